@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is here
+# for the people working on sluice.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= 2
+DEV_DIR ?= $(CURDIR)/.dev
+CTEST_ARGS ?=
+
+.PHONY: all deps build run test unit integration format format-check clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# Private redis-server and rabbitmq-server on loopback in .dev/, then sluiced in the
+# foreground; Ctrl-C stops all of it.
+run: deps build
+	@mkdir -p $(DEV_DIR)
+	scripts/dev-servers $(DEV_DIR)/servers -- $(BUILD_DIR)/sluiced -f -c etc/sluice.dev.yaml
+
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L unit
+
+integration: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L integration
+
+FORMAT_FILES = $(shell git ls-files -co --exclude-standard '*.cpp' '*.h')
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(BUILD_DIR)

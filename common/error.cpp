@@ -1,0 +1,36 @@
+#include "common/error.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace sluice::common {
+
+int http_status(Errc code) {
+  switch (code) {
+    case Errc::bad_request: return 400;
+    case Errc::unauthorized: return 401;
+    case Errc::forbidden: return 403;
+    case Errc::not_found: return 404;
+    case Errc::method_not_allowed: return 405;
+    case Errc::length_required: return 411;
+    case Errc::too_large: return 413;
+    case Errc::unsupported_media: return 415;
+    case Errc::backend_unavailable: return 503;
+    case Errc::internal: return 500;
+  }
+  return 500;
+}
+
+std::string error_body(const Error& error) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  w.StartObject();
+  w.Key("error");
+  w.String(error.short_code.data(), static_cast<rapidjson::SizeType>(error.short_code.size()));
+  w.Key("message");
+  w.String(error.message.data(), static_cast<rapidjson::SizeType>(error.message.size()));
+  w.EndObject();
+  return std::string(out.GetString(), out.GetSize());
+}
+
+}  // namespace sluice::common

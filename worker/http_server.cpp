@@ -1,0 +1,263 @@
+#include "worker/http_server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "worker/guard.h"
+#include "worker/request.h"
+
+namespace sluice::worker {
+namespace {
+
+constexpr const char* kModule = "http";
+
+uint64_t elapsed_us(const RequestCtx& ctx) {
+  auto d = std::chrono::steady_clock::now() - ctx.started();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+// htparser's error names are not for clients.
+const char* describe_parse_error(htpparse_error err) {
+  switch (err) {
+    case htparse_error_too_big: return "request line or header too long";
+    case htparse_error_inval_method: return "unknown request method";
+    case htparse_error_inval_reqline: return "malformed request line";
+    case htparse_error_inval_schema: return "malformed URL scheme";
+    case htparse_error_inval_proto: return "unknown protocol";
+    case htparse_error_inval_ver: return "unsupported HTTP version";
+    case htparse_error_inval_chunk_sz: return "malformed chunk size";
+    case htparse_error_inval_chunk: return "malformed chunk";
+    default: return "malformed header";
+  }
+}
+
+RequestCtx* ctx_of(evhtp_request_t* req) { return static_cast<RequestCtx*>(req->cbarg); }
+
+// libevhtp only resumes a paused connection when asked; a 413 sent from a hook pauses it,
+// so resume on the next loop turn (after the hook has returned) to flush and close it.
+void resume_later(event_base* base, evhtp_connection_t* conn) {
+  static const timeval kNow{0, 0};
+  event_base_once(
+      base, -1, EV_TIMEOUT,
+      [](evutil_socket_t, short, void* arg) {
+        evhtp_connection_resume(static_cast<evhtp_connection_t*>(arg));
+      },
+      conn, &kNow);
+}
+
+}  // namespace
+
+HttpServer::HttpServer(event_base* base, const common::ListenConfig& listen, const Router& router,
+                       common::WorkerSlot& slot)
+    : base_(base), listen_(listen), router_(router), slot_(slot) {}
+
+common::Result<void> HttpServer::start(int fd) {
+  htp_.reset(evhtp_new(base_, nullptr));
+  if (!htp_) {
+    return common::make_error(common::Errc::internal, "evhtp_new", "evhtp_new() failed");
+  }
+  evhtp_set_gencb(htp_.get(), on_request, nullptr);
+  evhtp_set_post_accept_cb(htp_.get(), on_post_accept, this);
+  timeval read_timeout = common::to_timeval(listen_.client_timeout.count());
+  evhtp_set_timeouts(htp_.get(), &read_timeout, nullptr);
+  if (evutil_make_socket_nonblocking(fd) != 0 || evhtp_accept_socket(htp_.get(), fd, 0) != 0) {
+    int err = errno;
+    return common::make_error(common::Errc::internal, "accept_socket",
+                              std::string("evhtp_accept_socket() failed: ") + std::strerror(err));
+  }
+  return {};
+}
+
+void HttpServer::drain() {
+  if (draining_) return;
+  draining_ = true;
+  if (htp_ && htp_->server != nullptr) evconnlistener_disable(htp_->server);
+}
+
+evhtp_res HttpServer::on_post_accept(evhtp_connection_t* conn, void* arg) {
+  static_cast<HttpServer*>(arg)->accept_connection(conn);
+  return EVHTP_RES_OK;
+}
+
+void HttpServer::accept_connection(evhtp_connection_t* conn) {
+  slot_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  slot_.connections_open.fetch_add(1, std::memory_order_relaxed);
+  evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
+                            common::as_hook(on_connection_fini), this);
+  evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, common::as_hook(on_headers_start),
+                            this);
+  evhtp_connection_set_hook(conn, evhtp_hook_on_headers, common::as_hook(on_headers), this);
+  evhtp_connection_set_hook(conn, evhtp_hook_on_read, common::as_hook(on_body), this);
+}
+
+evhtp_res HttpServer::on_connection_fini(evhtp_connection_t* conn, void* arg) {
+  static_cast<HttpServer*>(arg)->finish_connection(conn);
+  return EVHTP_RES_OK;
+}
+
+// libevhtp frees a connection whose bytes do not parse as HTTP without answering. Tell the
+// client why before the socket closes. Errors raised by our own hooks (htparse_error_user)
+// have already been answered.
+void HttpServer::finish_connection(evhtp_connection_t* conn) {
+  slot_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  if (conn->parser == nullptr || conn->bev == nullptr) return;
+  htpparse_error err = htparser_get_error(conn->parser);
+  if (err == htparse_error_none) return;
+  RequestCtx* ctx = conn->request != nullptr ? ctx_of(conn->request) : nullptr;
+  if (ctx != nullptr && ctx->replied()) return;  // our own hook answered (413)
+  common::Error error = common::make_error(
+      common::Errc::bad_request, "bad_request",
+      std::string("malformed HTTP request: ") + describe_parse_error(err));
+  std::string body = common::error_body(error);
+  std::string head =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  // The bufferevent is freed right after this hook, and its output buffer is frozen for
+  // anyone but itself, so write directly; skip it if earlier responses are still queued.
+  if (evbuffer_get_length(bufferevent_get_output(conn->bev)) != 0) return;
+  std::string reply = head + body;
+  ssize_t sent = send(bufferevent_getfd(conn->bev), reply.data(), reply.size(),
+                      MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0) return;
+  if (ctx != nullptr) {
+    ctx->status_ = 400;  // counted when libevhtp frees the request, right after this hook
+  } else {
+    slot_.count_response(400, 0);
+  }
+  SLOG_DEBUG(kModule, "rejected a malformed request: %s", describe_parse_error(err));
+}
+
+evhtp_res HttpServer::on_headers_start(evhtp_request_t* req, void* arg) {
+  static_cast<HttpServer*>(arg)->begin_request(req);
+  return EVHTP_RES_OK;
+}
+
+// The request line is parsed by now: method and path are known. The ctx becomes the
+// request's cbarg, so the general callback and later hooks find it.
+void HttpServer::begin_request(evhtp_request_t* req) {
+  auto* ctx = new RequestCtx(*this, req);
+  ctx->method_ = evhtp_request_get_method(req);
+  req->cbarg = ctx;
+  evhtp_request_set_hook(req, evhtp_hook_on_request_fini, common::as_hook(on_request_fini), ctx);
+  ++in_flight_;
+  slot_.count_method(static_cast<unsigned>(ctx->method_));
+}
+
+evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
+  RequestCtx* ctx = ctx_of(req);
+  if (ctx == nullptr) return EVHTP_RES_OK;
+  return static_cast<HttpServer*>(arg)->check_headers(*ctx);
+}
+
+evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
+  const char* length = ctx.header("Content-Length");
+  if (length == nullptr) return EVHTP_RES_OK;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long declared = std::strtoull(length, &end, 10);
+  if (errno != 0 || end == length || *end != '\0' || declared > listen_.max_body_size) {
+    return reject_too_large(ctx);
+  }
+  return EVHTP_RES_OK;
+}
+
+evhtp_res HttpServer::on_body(evhtp_request_t* req, evbuffer* buf, void* arg) {
+  RequestCtx* ctx = ctx_of(req);
+  if (ctx == nullptr) return EVHTP_RES_OK;
+  return static_cast<HttpServer*>(arg)->check_body(*ctx, evbuffer_get_length(buf));
+}
+
+// Chunked bodies carry no Content-Length: count what arrives.
+evhtp_res HttpServer::check_body(RequestCtx& ctx, size_t len) {
+  ctx.body_bytes_ += len;
+  if (ctx.body_bytes_ > listen_.max_body_size && !ctx.replied()) return reject_too_large(ctx);
+  return EVHTP_RES_OK;
+}
+
+evhtp_res HttpServer::reject_too_large(RequestCtx& ctx) {
+  evhtp_request_t* req = ctx.raw();
+  evhtp_request_set_keepalive(req, 0);
+  ctx.add_header("Connection", "close");
+  in_hook_ = true;
+  send_error(ctx, common::make_error(common::Errc::too_large, "body_too_large",
+                                     "request body exceeds max_body_size of " +
+                                         std::to_string(listen_.max_body_size) + " bytes"));
+  in_hook_ = false;
+  resume_later(base_, evhtp_request_get_connection(req));
+  return EVHTP_RES_PAUSE;
+}
+
+void HttpServer::on_request(evhtp_request_t* req, void*) {
+  RequestCtx* ctx = ctx_of(req);
+  if (ctx == nullptr) {
+    // No headers section at all (an HTTP/0.9 style line): nothing to route.
+    evhtp_send_reply(req, EVHTP_RES_BADREQ);
+    return;
+  }
+  ctx->server_.dispatch(*ctx);
+}
+
+void HttpServer::dispatch(RequestCtx& ctx) {
+  if (ctx.replied()) return;
+  RouteMatch match = router_.match(ctx.path(), ctx.method());
+  in_dispatch_ = true;
+  if (match.route == nullptr && match.allowed != 0) {
+    ctx.add_header("Allow", allow_header(match.allowed));
+    send_error(ctx, common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
+                                       "this resource does not accept that method"));
+  } else if (match.route == nullptr) {
+    send_error(ctx, common::make_error(common::Errc::not_found, "not_found",
+                                       "no resource at this path"));
+  } else {
+    ctx.params_ = std::move(match.params);
+    guard("request handler", ctx, [&] { match.route->handler(ctx); });
+  }
+  in_dispatch_ = false;
+  evhtp_request_t* req = ctx.raw();
+  if (ctx.replied() && req != nullptr) {
+    // libevhtp stalls on pipelined requests until a pause/resume cycle re-runs its read
+    // callback (reference/environment.md section 4).
+    evhtp_request_pause(req);
+    evhtp_request_resume(req);
+  }
+}
+
+void HttpServer::settle(RequestCtx& ctx) {
+  if (ctx.settled_) return;
+  ctx.settled_ = true;
+  --in_flight_;
+}
+
+void HttpServer::after_reply(RequestCtx& ctx) {
+  settle(ctx);
+  if (in_dispatch_ || in_hook_ || ctx.raw() == nullptr) return;
+  // An asynchronous reply: same pipelining kick as in dispatch().
+  evhtp_request_pause(ctx.raw());
+  evhtp_request_resume(ctx.raw());
+}
+
+evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {
+  auto* ctx = static_cast<RequestCtx*>(arg);
+  ctx->server_.finish_request(*ctx);
+  (void)req;
+  return EVHTP_RES_OK;
+}
+
+void HttpServer::finish_request(RequestCtx& ctx) {
+  if (ctx.replied()) slot_.count_response(ctx.status(), elapsed_us(ctx));
+  settle(ctx);
+  ctx.req_ = nullptr;
+  ctx.release();
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,70 @@
+#pragma once
+// The libevhtp server of one worker, on the listening socket inherited from the supervisor.
+// It owns the request lifecycle around the router: a RequestCtx per request, the body-size
+// limit answered with a real 413 (libevhtp would just drop the connection), a JSON 400 for
+// requests the parser rejects (libevhtp would close without a word), per-request counters
+// in the worker's stats slot, and draining for a graceful stop.
+#include <evhtp.h>
+
+#include <cstdint>
+
+#include "common/config.h"
+#include "common/handles/event.h"
+#include "common/result.h"
+#include "common/stats_segment.h"
+#include "worker/router.h"
+
+namespace sluice::worker {
+
+class RequestCtx;
+
+class HttpServer {
+ public:
+  HttpServer(event_base* base, const common::ListenConfig& listen, const Router& router,
+             common::WorkerSlot& slot);
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // evhtp_accept_socket on `fd` (made non-blocking first: libevent's listener does not).
+  common::Result<void> start(int fd);
+  // Stops accepting; requests in flight carry on and answer with Connection: close.
+  void drain();
+  bool draining() const { return draining_; }
+  // Requests whose headers have started and that have not been answered yet.
+  uint64_t in_flight() const { return in_flight_; }
+
+  // Called by RequestCtx::reply once the response is queued.
+  void after_reply(RequestCtx& ctx);
+
+ private:
+  static evhtp_res on_post_accept(evhtp_connection_t* conn, void* arg);
+  static evhtp_res on_connection_fini(evhtp_connection_t* conn, void* arg);
+  static evhtp_res on_headers_start(evhtp_request_t* req, void* arg);
+  static evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t* headers, void* arg);
+  static evhtp_res on_body(evhtp_request_t* req, evbuffer* buf, void* arg);
+  static evhtp_res on_request_fini(evhtp_request_t* req, void* arg);
+  static void on_request(evhtp_request_t* req, void* arg);
+
+  void accept_connection(evhtp_connection_t* conn);
+  void finish_connection(evhtp_connection_t* conn);
+  void begin_request(evhtp_request_t* req);
+  evhtp_res check_headers(RequestCtx& ctx);
+  evhtp_res check_body(RequestCtx& ctx, size_t len);
+  evhtp_res reject_too_large(RequestCtx& ctx);
+  void dispatch(RequestCtx& ctx);
+  void finish_request(RequestCtx& ctx);
+  // Takes the request out of in_flight_ once: when it is answered or freed unanswered.
+  void settle(RequestCtx& ctx);
+
+  event_base* base_;
+  const common::ListenConfig& listen_;
+  const Router& router_;
+  common::WorkerSlot& slot_;
+  common::EvhtpPtr htp_;
+  bool draining_ = false;
+  bool in_dispatch_ = false;
+  bool in_hook_ = false;
+  uint64_t in_flight_ = 0;
+};
+
+}  // namespace sluice::worker

@@ -1,0 +1,62 @@
+#include "worker/modules/registry.h"
+
+#include <functional>
+#include <utility>
+
+#include "worker/modules/stats.h"
+
+namespace sluice::worker {
+namespace {
+
+struct Entry {
+  const char* name;
+  std::function<std::unique_ptr<Module>()> make;
+};
+
+// Route order lives here (STYLE.md): fixed routes first, catch-alls last.
+const std::vector<Entry>& entries() {
+  static const std::vector<Entry> kEntries = {
+      {"stats", [] { return std::make_unique<StatsModule>(); }},
+  };
+  return kEntries;
+}
+
+}  // namespace
+
+std::vector<std::string> known_modules() {
+  std::vector<std::string> names;
+  for (const auto& e : entries()) names.emplace_back(e.name);
+  return names;
+}
+
+std::vector<std::unique_ptr<Module>> make_modules(const std::vector<std::string>& names) {
+  std::vector<std::unique_ptr<Module>> modules;
+  for (const auto& e : entries()) {
+    bool wanted = names.empty();
+    for (const auto& n : names) wanted = wanted || n == e.name;
+    if (wanted) modules.push_back(e.make());
+  }
+  return modules;
+}
+
+std::vector<common::ConfigProblem> check_module_config(const common::Config& config) {
+  std::vector<common::ConfigProblem> problems;
+  for (const auto& e : entries()) {
+    auto it = config.module_sections.find(e.name);
+    YAML::Node section = it != config.module_sections.end() ? it->second : YAML::Node();
+    auto result = e.make()->configure(section);
+    if (result.ok()) continue;
+    common::ConfigProblem p;
+    p.file = config.path;
+    if (section.IsDefined() && !section.IsNull()) {
+      p.line = section.Mark().line + 1;
+      p.column = section.Mark().column + 1;
+    }
+    p.key = result.error().short_code.empty() ? e.name : result.error().short_code;
+    p.reason = result.error().message;
+    problems.push_back(std::move(p));
+  }
+  return problems;
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,227 @@
+#include "worker/modules/stats.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <ctime>
+#include <string>
+
+#include "common/stats_segment.h"
+#include "worker/request.h"
+#include "worker/router.h"
+#include "worker/worker.h"
+
+namespace sluice::worker {
+namespace {
+
+using common::JsonWriter;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+// The figures of one slot, or the sums over several: the same shape serves both.
+struct Figures {
+  std::array<uint64_t, common::kStatsMethodSlots> methods{};
+  std::array<uint64_t, common::kStatsLastStatus - common::kStatsFirstStatus + 1> responses{};
+  uint64_t processing_time_us = 0;
+  uint64_t user_us = 0, system_us = 0, max_rss_kb = 0, current_rss_kb = 0;
+  uint64_t minor_faults = 0, major_faults = 0, block_in = 0, block_out = 0;
+  uint64_t context_switches = 0, signals = 0, swaps = 0;
+  uint64_t connections_accepted = 0, connections_open = 0;
+
+  void add(const common::WorkerSlot& s) {
+    for (size_t i = 0; i < methods.size(); ++i) methods[i] += s.methods[i].load(kRelaxed);
+    for (size_t i = 0; i < responses.size(); ++i) responses[i] += s.responses[i].load(kRelaxed);
+    processing_time_us += s.processing_time_us.load(kRelaxed);
+    const common::RusageSnapshot& u = s.usage;
+    user_us += u.user_us.load(kRelaxed);
+    system_us += u.system_us.load(kRelaxed);
+    max_rss_kb += u.max_rss_kb.load(kRelaxed);
+    current_rss_kb += u.current_rss_kb.load(kRelaxed);
+    minor_faults += u.minor_faults.load(kRelaxed);
+    major_faults += u.major_faults.load(kRelaxed);
+    block_in += u.block_in.load(kRelaxed);
+    block_out += u.block_out.load(kRelaxed);
+    context_switches += u.context_switches.load(kRelaxed);
+    signals += u.signals.load(kRelaxed);
+    swaps += u.swaps.load(kRelaxed);
+    connections_accepted += s.connections_accepted.load(kRelaxed);
+    connections_open += s.connections_open.load(kRelaxed);
+  }
+};
+
+void write_pair(JsonWriter& w, const char* a, uint64_t va, const char* b, uint64_t vb) {
+  w.StartObject();
+  w.Key(a);
+  w.Uint64(va);
+  w.Key(b);
+  w.Uint64(vb);
+  w.EndObject();
+}
+
+// "requests" as statelessd has it: keys appear once used; processing_time in seconds.
+void write_requests(JsonWriter& w, const Figures& f) {
+  w.StartObject();
+  for (size_t m = 0; m < f.methods.size(); ++m) {
+    if (f.methods[m] == 0) continue;
+    const char* verb = m < static_cast<size_t>(htp_method_UNKNOWN)
+                           ? htparser_get_methodstr_m(static_cast<htp_method>(m))
+                           : "UNKNOWN";
+    common::json_key(w, std::string("method.") + verb);
+    w.Uint64(f.methods[m]);
+  }
+  for (size_t i = 0; i < f.responses.size(); ++i) {
+    if (f.responses[i] == 0) continue;
+    common::json_key(w, "response." + std::to_string(i + common::kStatsFirstStatus));
+    w.Uint64(f.responses[i]);
+  }
+  w.Key("processing_time");
+  w.Double(static_cast<double>(f.processing_time_us) / 1e6);
+  w.EndObject();
+}
+
+// statelessd's getrusage keys, in its units.
+void write_rusage(JsonWriter& w, const Figures& f) {
+  w.Key("block");
+  write_pair(w, "input", f.block_in, "output", f.block_out);
+  w.Key("context_switches");
+  w.Uint64(f.context_switches);
+  w.Key("cpu_time");
+  w.StartObject();
+  w.Key("user");
+  w.Double(static_cast<double>(f.user_us) / 1e6);
+  w.Key("system");
+  w.Double(static_cast<double>(f.system_us) / 1e6);
+  w.EndObject();
+  w.Key("memory_usage");
+  w.Uint64(f.max_rss_kb);
+  w.Key("page_faults");
+  write_pair(w, "minor", f.minor_faults, "major", f.major_faults);
+  w.Key("page_size");
+  w.Int64(static_cast<int64_t>(sysconf(_SC_PAGESIZE)));
+  w.Key("signals_received");
+  w.Uint64(f.signals);
+  w.Key("swap_outs");
+  w.Uint64(f.swaps);
+}
+
+// Our additions, kept out of statelessd's keys: who the worker is and what it holds open.
+void write_worker(JsonWriter& w, const common::WorkerSlot& s, const Figures& f) {
+  w.StartObject();
+  w.Key("pid");
+  w.Int(s.pid.load(kRelaxed));
+  w.Key("port");
+  w.Uint(s.port.load(kRelaxed));
+  w.Key("started");
+  w.Int64(s.started.load(kRelaxed));
+  w.Key("respawns");
+  w.Uint(s.respawns.load(kRelaxed));
+  w.Key("memory_rss");
+  w.Uint64(f.current_rss_kb);
+  w.Key("connections_accepted");
+  w.Uint64(f.connections_accepted);
+  w.Key("connections_open");
+  w.Uint64(f.connections_open);
+}
+
+void write_header(JsonWriter& w, const Worker& worker) {
+  w.Key("host");
+  common::json_string(w, worker.hostname());
+  w.Key("port");
+  w.Uint(worker.listen().port);
+  w.Key("timestamp");
+  w.Int64(static_cast<int64_t>(time(nullptr)));
+}
+
+}  // namespace
+
+common::Result<void> StatsModule::configure(const YAML::Node& section) {
+  if (section.IsDefined() && !section.IsNull() && !(section.IsMap() && section.size() == 0)) {
+    return common::make_error(common::Errc::bad_request, "stats", "takes no settings");
+  }
+  return {};
+}
+
+void StatsModule::add_routes(Router& router) {
+  MethodSet get = method_bit(htp_method_GET) | method_bit(htp_method_HEAD);
+  router.add("/stats", get, [this](RequestCtx& ctx) { serve_stats(ctx); }, "stats");
+  router.add("/stats/fleet", get, [this](RequestCtx& ctx) { serve_fleet(ctx); }, "stats");
+}
+
+common::Result<void> StatsModule::start(Worker& worker) {
+  worker_ = &worker;
+  return {};
+}
+
+void StatsModule::serve_stats(RequestCtx& ctx) {
+  common::WorkerSlot& own = worker_->slot();
+  own.publish_rusage();
+  Figures f;
+  f.add(own);
+  common::JsonBuffer out;
+  JsonWriter w(out);
+  w.StartObject();
+  write_header(w, *worker_);
+  w.Key("requests");
+  write_requests(w, f);
+  write_rusage(w, f);
+  w.Key("connections");
+  w.StartObject();
+  for (const auto& m : worker_->modules()) m->report_connections(w);
+  w.EndObject();
+  w.Key("worker");
+  write_worker(w, own, f);
+  if (RedisConnection* redis = worker_->redis()) {
+    w.Key("redis");
+    w.StartObject();
+    w.Key("connected");
+    w.Bool(redis->up());
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
+  send_json(ctx, 200, common::json_text(out));
+}
+
+void StatsModule::serve_fleet(RequestCtx& ctx) {
+  worker_->slot().publish_rusage();
+  const common::StatsSegment& segment = worker_->stats();
+  common::JsonBuffer out;
+  JsonWriter w(out);
+  Figures totals;
+  unsigned live = 0;
+  w.StartObject();
+  write_header(w, *worker_);
+  w.Key("workers");
+  w.StartArray();
+  for (size_t i = 0; i < segment.size(); ++i) {
+    const common::WorkerSlot& s = segment.slot(i);
+    if (s.pid.load(kRelaxed) == 0) continue;
+    Figures f;
+    f.add(s);
+    totals.add(s);
+    ++live;
+    write_worker(w, s, f);
+    w.Key("requests");
+    write_requests(w, f);
+    write_rusage(w, f);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("totals");
+  w.StartObject();
+  w.Key("workers");
+  w.Uint(live);
+  w.Key("requests");
+  write_requests(w, totals);
+  write_rusage(w, totals);
+  w.Key("memory_rss");
+  w.Uint64(totals.current_rss_kb);
+  w.Key("connections_accepted");
+  w.Uint64(totals.connections_accepted);
+  w.Key("connections_open");
+  w.Uint64(totals.connections_open);
+  w.EndObject();
+  w.EndObject();
+  send_json(ctx, 200, common::json_text(out));
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,61 @@
+#include "worker/request.h"
+
+#include <string>
+
+#include "common/error.h"
+#include "worker/http_server.h"
+
+namespace sluice::worker {
+
+RequestCtx::RequestCtx(HttpServer& server, evhtp_request_t* req)
+    : server_(server), req_(req), started_(std::chrono::steady_clock::now()) {}
+
+void RequestCtx::release() {
+  if (--refs_ == 0) delete this;
+}
+
+std::string_view RequestCtx::path() const {
+  if (req_ == nullptr || req_->uri == nullptr || req_->uri->path == nullptr) return {};
+  const char* full = req_->uri->path->full;
+  return full != nullptr ? std::string_view(full) : std::string_view();
+}
+
+const char* RequestCtx::header(const char* name) const {
+  if (req_ == nullptr) return nullptr;
+  return evhtp_kv_find(req_->headers_in, name);
+}
+
+void RequestCtx::add_header(std::string_view name, std::string_view value) {
+  if (req_ == nullptr) return;
+  evhtp_headers_add_header(
+      req_->headers_out,
+      evhtp_header_new(std::string(name).c_str(), std::string(value).c_str(), 1, 1));
+}
+
+void RequestCtx::reply(int status, std::string_view content_type, std::string_view body) {
+  if (status_ != 0) return;
+  status_ = status;
+  if (req_ == nullptr) return;
+  if (!content_type.empty()) add_header("Content-Type", content_type);
+  if (server_.draining()) {
+    // Tell keep-alive clients to reconnect: this worker is about to exit.
+    add_header("Connection", "close");
+    evhtp_request_set_keepalive(req_, 0);
+  }
+  evbuffer_add(req_->buffer_out, body.data(), body.size());
+  evhtp_send_reply(req_, static_cast<evhtp_res>(status));
+  server_.after_reply(*this);
+}
+
+void send_error(RequestCtx& ctx, const common::Error& error) {
+  if (error.code == common::Errc::backend_unavailable) {
+    ctx.add_header("Retry-After", std::to_string(common::kRetryAfterSeconds));
+  }
+  send_json(ctx, common::http_status(error.code), common::error_body(error));
+}
+
+void send_json(RequestCtx& ctx, int status, std::string_view body) {
+  ctx.reply(status, "application/json", body);
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,68 @@
+#pragma once
+// RequestCtx: what a module sees of one HTTP request. It is created when the request's
+// headers start, is the privdata of every backend call made for it, and counts references
+// like nginx's r->main->count: one for the libevhtp request (dropped in on_request_fini)
+// and one per pending backend callback. When the client goes away the evhtp request is
+// freed, raw() becomes null and later replies are ignored; the ctx itself lives until the
+// last reference is released, so no callback ever touches freed memory.
+#include <evhtp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace sluice::worker {
+
+class HttpServer;
+
+class RequestCtx {
+ public:
+  RequestCtx(HttpServer& server, evhtp_request_t* req);
+  RequestCtx(const RequestCtx&) = delete;
+  RequestCtx& operator=(const RequestCtx&) = delete;
+
+  void retain() { ++refs_; }
+  void release();
+
+  // Null once libevhtp has freed the request (client gone, connection error).
+  evhtp_request_t* raw() const { return req_; }
+  bool client_gone() const { return req_ == nullptr; }
+  htp_method method() const { return method_; }
+  std::string_view path() const;
+  const std::vector<std::string>& params() const { return params_; }
+  // Value of a request header, or null.
+  const char* header(const char* name) const;
+  void add_header(std::string_view name, std::string_view value);
+
+  // Sends the whole response. Only the first reply counts; later ones are ignored.
+  void reply(int status, std::string_view content_type, std::string_view body);
+  bool replied() const { return status_ != 0; }
+  int status() const { return status_; }
+  std::chrono::steady_clock::time_point started() const { return started_; }
+  uint64_t body_bytes() const { return body_bytes_; }
+
+ private:
+  friend class HttpServer;
+  ~RequestCtx() = default;
+
+  HttpServer& server_;
+  evhtp_request_t* req_;
+  htp_method method_ = htp_method_UNKNOWN;
+  int refs_ = 1;  // the evhtp request's own reference
+  int status_ = 0;
+  bool settled_ = false;
+  uint64_t body_bytes_ = 0;
+  std::vector<std::string> params_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// The one place an Error becomes a response: status from common::http_status, JSON body,
+// Retry-After on 503.
+void send_error(RequestCtx& ctx, const common::Error& error);
+void send_json(RequestCtx& ctx, int status, std::string_view body);
+
+}  // namespace sluice::worker

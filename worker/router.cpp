@@ -1,0 +1,100 @@
+#include "worker/router.h"
+
+#include <algorithm>
+
+namespace sluice::worker {
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  if (!path.empty() && path[0] == '/') i = 1;
+  while (i <= path.size()) {
+    size_t slash = path.find('/', i);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.emplace_back(path.substr(i, slash - i));
+    i = slash + 1;
+  }
+  return out;
+}
+
+int tier_of(const std::vector<std::string>& segments) {
+  bool any_wild = false, any_literal = false;
+  for (const auto& s : segments) {
+    if (s == "*" || s == "**") {
+      any_wild = true;
+    } else {
+      any_literal = true;
+    }
+  }
+  if (!any_wild) return 0;
+  return any_literal ? 1 : 2;
+}
+
+bool match_segments(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+                    std::vector<std::string>& params) {
+  params.clear();
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const std::string& p = pattern[i];
+    if (p == "**") {
+      std::string rest;
+      for (size_t j = i; j < path.size(); ++j) {
+        if (j > i) rest += '/';
+        rest += path[j];
+      }
+      params.push_back(std::move(rest));
+      return true;
+    }
+    if (i >= path.size()) return false;
+    if (p == "*") {
+      if (path[i].empty()) return false;
+      params.push_back(path[i]);
+    } else if (p != path[i]) {
+      return false;
+    }
+  }
+  return pattern.size() == path.size();
+}
+
+}  // namespace
+
+void Router::add(std::string pattern, MethodSet methods, Handler handler, std::string module) {
+  Route route;
+  route.segments = split_path(pattern);
+  route.tier = tier_of(route.segments);
+  route.pattern = std::move(pattern);
+  route.methods = methods;
+  route.handler = std::move(handler);
+  route.module = std::move(module);
+  // Keep the table sorted by tier, registration order within a tier.
+  auto at = std::upper_bound(routes_.begin(), routes_.end(), route.tier,
+                             [](int tier, const Route& r) { return tier < r.tier; });
+  routes_.insert(at, std::move(route));
+}
+
+RouteMatch Router::match(std::string_view path, htp_method method) const {
+  RouteMatch result;
+  std::vector<std::string> segments = split_path(path);
+  std::vector<std::string> params;
+  for (const Route& route : routes_) {
+    if (!match_segments(route.segments, segments, params)) continue;
+    result.allowed |= route.methods;
+    if ((route.methods & method_bit(method)) == 0) continue;
+    result.route = &route;
+    result.params = std::move(params);
+    return result;
+  }
+  return result;
+}
+
+std::string allow_header(MethodSet methods) {
+  std::string out;
+  for (unsigned m = 0; m < static_cast<unsigned>(htp_method_UNKNOWN); ++m) {
+    if ((methods & (1u << m)) == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += htparser_get_methodstr_m(static_cast<htp_method>(m));
+  }
+  return out;
+}
+
+}  // namespace sluice::worker

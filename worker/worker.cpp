@@ -1,0 +1,136 @@
+#include "worker/worker.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "common/log.h"
+#include "worker/modules/registry.h"
+
+namespace sluice::worker {
+namespace {
+
+constexpr const char* kModule = "worker";
+constexpr long long kStatsPublishMs = 1000;
+constexpr long long kDrainPollMs = 50;
+
+}  // namespace
+
+Worker::Worker(const WorkerLaunch& launch) : base_(event_base_new()), launch_(launch) {}
+
+Worker::~Worker() = default;
+
+const common::ListenConfig& Worker::listen() const {
+  return launch_.config->listeners.at(launch_.listener_index);
+}
+
+common::Result<void> Worker::init() {
+  if (!base_) {
+    return common::make_error(common::Errc::internal, "event_base", "event_base_new() failed");
+  }
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  hostname_ = host;
+
+  common::WorkerSlot& s = slot();
+  s.reset_counters();
+  s.started.store(static_cast<int64_t>(time(nullptr)), std::memory_order_relaxed);
+  s.pid.store(static_cast<int32_t>(getpid()), std::memory_order_relaxed);
+  s.publish_rusage();
+
+  modules_ = make_modules(listen().modules);
+  for (auto& m : modules_) {
+    auto it = config().module_sections.find(std::string(m->name()));
+    auto configured = m->configure(it != config().module_sections.end() ? it->second : YAML::Node());
+    if (!configured) return configured.error();
+    m->add_routes(router_);
+  }
+  http_ = std::make_unique<HttpServer>(base(), listen(), router_, s);
+  if (auto started = http_->start(launch_.listen_fd); !started) return started.error();
+  if (config().redis) redis_ = std::make_unique<RedisConnection>(base(), *config().redis);
+  for (auto& m : modules_) {
+    if (auto started = m->start(*this); !started) return started.error();
+  }
+
+  add_signal(sigterm_, SIGTERM);
+  add_signal(sigquit_, SIGQUIT);
+  add_signal(sigusr1_, SIGUSR1);
+  stats_timer_.reset(event_new(
+      base(), -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->slot().publish_rusage(); },
+      this));
+  timeval every = common::to_timeval(kStatsPublishMs);
+  evtimer_add(stats_timer_.get(), &every);
+  if (redis_) redis_->start();
+  return {};
+}
+
+void Worker::add_signal(common::EventPtr& ev, int signo) {
+  ev.reset(evsignal_new(
+      base(), signo,
+      [](evutil_socket_t fd, short, void* arg) {
+        static_cast<Worker*>(arg)->on_signal(static_cast<int>(fd));
+      },
+      this));
+  evsignal_add(ev.get(), nullptr);
+}
+
+int Worker::run() {
+  // Signals that arrived between fork() and now were held by the mask; they are delivered
+  // to the events above as soon as it is lifted.
+  sigprocmask(SIG_SETMASK, &launch_.signal_mask, nullptr);
+  SLOG_INFO(kModule, "serving %s:%u (%zu routes)", listen().address.c_str(),
+            static_cast<unsigned>(listen().port), router_.routes().size());
+  event_base_dispatch(base());
+  slot().publish_rusage();
+  return 0;
+}
+
+void Worker::on_signal(int signo) {
+  switch (signo) {
+    case SIGTERM:
+      begin_drain();
+      break;
+    case SIGQUIT:
+      SLOG_INFO(kModule, "quit: exiting now");
+      event_base_loopbreak(base());
+      break;
+    case SIGUSR1: {
+      std::string error;
+      if (!common::log::reopen(error)) SLOG_ERROR(kModule, "log reopen failed: %s", error.c_str());
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Worker::begin_drain() {
+  if (drain_timer_) return;
+  SLOG_INFO(kModule, "graceful stop: %llu requests in flight",
+            static_cast<unsigned long long>(http_->in_flight()));
+  http_->drain();
+  for (auto& m : modules_) m->drain();
+  drain_deadline_ = std::chrono::steady_clock::now() + config().daemon.shutdown_timeout;
+  drain_timer_.reset(event_new(
+      base(), -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->check_drained(); }, this));
+  timeval every = common::to_timeval(kDrainPollMs);
+  evtimer_add(drain_timer_.get(), &every);
+  check_drained();
+}
+
+void Worker::check_drained() {
+  if (http_->in_flight() == 0) {
+    event_base_loopexit(base(), nullptr);
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= drain_deadline_) {
+    SLOG_WARN(kModule, "shutdown_timeout reached with %llu requests in flight; exiting",
+              static_cast<unsigned long long>(http_->in_flight()));
+    event_base_loopexit(base(), nullptr);
+  }
+}
+
+}  // namespace sluice::worker

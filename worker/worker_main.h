@@ -1,0 +1,31 @@
+#pragma once
+// The only worker header the supervisor includes: what a freshly forked worker is given,
+// and the module facts `sluiced -t` needs.
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/stats_segment.h"
+
+namespace sluice::worker {
+
+struct WorkerLaunch {
+  std::shared_ptr<const common::Config> config;
+  size_t listener_index = 0;  // into config->listeners
+  int listen_fd = -1;         // bound and listening, inherited from the supervisor
+  common::StatsSegment* stats = nullptr;
+  int slot = -1;
+  sigset_t signal_mask{};     // restored once the worker's own signal events exist
+};
+
+// Runs a worker to completion and returns its exit code: 0 after a clean stop, 1 on a
+// runtime failure, 2 when it cannot start at all (the supervisor will not respawn it).
+int worker_main(const WorkerLaunch& launch);
+
+std::vector<std::string> known_modules();
+std::vector<common::ConfigProblem> check_module_config(const common::Config& config);
+
+}  // namespace sluice::worker
