@@ -1,0 +1,105 @@
+#define BOOST_TEST_MODULE log
+#include "common/log.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace log = sluice::common::log;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string temp_path(const char* name) {
+  return "/tmp/sluice-log-test-" + std::to_string(getpid()) + "-" + name;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(line_has_pid_time_level_module_message) {
+  std::string line = log::format_line(log::Level::warn, "supervisor", "worker 12 exited");
+  std::regex shape(R"(\[\d+\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} WARN supervisor: worker 12 exited)");
+  BOOST_TEST(std::regex_match(line, shape), line);
+  BOOST_TEST(line.find("[" + std::to_string(getpid()) + "]") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(authorization_values_are_redacted) {
+  BOOST_TEST(log::redact("Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\nHost: x") ==
+             "Authorization: [redacted]\r\nHost: x");
+  BOOST_TEST(log::redact("headers {\"authorization\": \"Bearer abc.def\", \"x\": 1}") ==
+             "headers {\"authorization\": \"[redacted]\", \"x\": 1}");
+  BOOST_TEST(log::redact("AUTHORIZATION=Basic abc") == "AUTHORIZATION=[redacted]");
+  // The word alone, with no value, is left as it is.
+  BOOST_TEST(log::redact("missing authorization header") == "missing authorization header");
+}
+
+BOOST_AUTO_TEST_CASE(uri_passwords_are_redacted) {
+  BOOST_TEST(log::redact("connecting to amqp://guest:s3cr:et@127.0.0.1:5672/%2F") ==
+             "connecting to amqp://guest:***@127.0.0.1:5672/%2F");
+  BOOST_TEST(log::redact("redis://:pw@localhost:6379/0") == "redis://:***@localhost:6379/0");
+  BOOST_TEST(log::redact("amqps://user@host/") == "amqps://user@host/");
+  BOOST_TEST(log::redact("http://127.0.0.1:8000/stats") == "http://127.0.0.1:8000/stats");
+}
+
+BOOST_AUTO_TEST_CASE(write_redacts_and_respects_the_threshold) {
+  std::string path = temp_path("write.log");
+  std::string error;
+  BOOST_REQUIRE(log::open(path, log::Level::info, error));
+  SLOG_DEBUG("test", "hidden %d", 1);
+  SLOG_INFO("test", "publish as amqp://bob:hunter2@127.0.0.1/ ok");
+  log::write_errno(log::Level::error, ENOENT, "test", "open(\"%s\") failed", "/x");
+  std::string text = slurp(path);
+  BOOST_TEST(text.find("hidden") == std::string::npos);
+  BOOST_TEST(text.find("hunter2") == std::string::npos);
+  BOOST_TEST(text.find("amqp://bob:***@") != std::string::npos);
+  BOOST_TEST(text.find("ERROR test: open(\"/x\") failed: No such file or directory") !=
+             std::string::npos);
+  BOOST_REQUIRE(log::open("", log::Level::info, error));
+  std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(reopen_moves_to_a_new_file_after_rename) {
+  std::string path = temp_path("reopen.log");
+  std::string error;
+  BOOST_REQUIRE(log::open(path, log::Level::info, error));
+  SLOG_INFO("test", "before");
+  std::string rotated = path + ".1";
+  BOOST_REQUIRE(std::rename(path.c_str(), rotated.c_str()) == 0);
+  SLOG_INFO("test", "still old");
+  BOOST_REQUIRE(log::reopen(error));
+  SLOG_INFO("test", "after");
+  BOOST_TEST(slurp(rotated).find("still old") != std::string::npos);
+  BOOST_TEST(slurp(path).find("after") != std::string::npos);
+  BOOST_TEST(slurp(path).find("before") == std::string::npos);
+  BOOST_REQUIRE(log::open("", log::Level::info, error));
+  std::remove(path.c_str());
+  std::remove(rotated.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(failed_reopen_keeps_the_old_file) {
+  std::string dir = temp_path("dir");
+  BOOST_REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+  std::string path = dir + "/x.log";
+  std::string error;
+  BOOST_REQUIRE(log::open(path, log::Level::info, error));
+  std::string moved = dir + ".moved";
+  BOOST_REQUIRE(std::rename(dir.c_str(), moved.c_str()) == 0);  // the path is gone
+  BOOST_TEST(!log::reopen(error));
+  BOOST_TEST(error.find("No such file or directory") != std::string::npos);
+  SLOG_INFO("test", "kept");
+  BOOST_TEST(slurp(moved + "/x.log").find("kept") != std::string::npos);
+  BOOST_REQUIRE(log::open("", log::Level::info, error));
+  std::remove((moved + "/x.log").c_str());
+  rmdir(moved.c_str());
+}
