@@ -16,6 +16,7 @@ int http_status(Errc code) {
     case Errc::too_large: return 413;
     case Errc::unsupported_media: return 415;
     case Errc::backend_unavailable: return 503;
+    case Errc::http_version: return 505;
     case Errc::internal: return 500;
   }
   return 500;

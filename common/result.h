@@ -17,6 +17,7 @@ enum class Errc {
   too_large,
   unsupported_media,
   backend_unavailable,
+  http_version,
   internal,
 };
 

@@ -91,6 +91,7 @@ evhtp_res HttpServer::on_post_accept(evhtp_connection_t* conn, void* arg) {
 void HttpServer::accept_connection(evhtp_connection_t* conn) {
   slot_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   slot_.connections_open.fetch_add(1, std::memory_order_relaxed);
+  fresh_.insert(conn);
   evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
                             common::as_hook(on_connection_fini), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, common::as_hook(on_headers_start),
@@ -109,6 +110,7 @@ evhtp_res HttpServer::on_connection_fini(evhtp_connection_t* conn, void* arg) {
 // have already been answered.
 void HttpServer::finish_connection(evhtp_connection_t* conn) {
   slot_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  fresh_.erase(conn);
   if (conn->parser == nullptr || conn->bev == nullptr) return;
   htpparse_error err = htparser_get_error(conn->parser);
   if (err == htparse_error_none) return;
@@ -145,6 +147,7 @@ evhtp_res HttpServer::on_headers_start(evhtp_request_t* req, void* arg) {
 // The request line is parsed by now: method and path are known. The ctx becomes the
 // request's cbarg, so the general callback and later hooks find it.
 void HttpServer::begin_request(evhtp_request_t* req) {
+  fresh_.erase(evhtp_request_get_connection(req));
   auto* ctx = new RequestCtx(*this, req);
   ctx->method_ = evhtp_request_get_method(req);
   req->cbarg = ctx;
@@ -160,13 +163,23 @@ evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* a
 }
 
 evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
+  // libevhtp takes any version >= 1.1 for 1.1 (HTTP/9.9 included): check it ourselves, and
+  // answer in a version the client can read.
+  htparser* parser = evhtp_request_get_connection(ctx.raw())->parser;
+  if (htparser_get_major(parser) != 1 || htparser_get_minor(parser) > 1) {
+    htparser_set_major(parser, 1);
+    htparser_set_minor(parser, 1);
+    return reject_in_hook(ctx, common::make_error(common::Errc::http_version,
+                                                  "http_version_not_supported",
+                                                  "only HTTP/1.0 and HTTP/1.1 are served"));
+  }
   const char* length = ctx.header("Content-Length");
   if (length == nullptr) return EVHTP_RES_OK;
   char* end = nullptr;
   errno = 0;
   unsigned long long declared = std::strtoull(length, &end, 10);
   if (errno != 0 || end == length || *end != '\0' || declared > listen_.max_body_size) {
-    return reject_too_large(ctx);
+    return reject_in_hook(ctx, too_large_error());
   }
   return EVHTP_RES_OK;
 }
@@ -180,18 +193,26 @@ evhtp_res HttpServer::on_body(evhtp_request_t* req, evbuffer* buf, void* arg) {
 // Chunked bodies carry no Content-Length: count what arrives.
 evhtp_res HttpServer::check_body(RequestCtx& ctx, size_t len) {
   ctx.body_bytes_ += len;
-  if (ctx.body_bytes_ > listen_.max_body_size && !ctx.replied()) return reject_too_large(ctx);
+  if (ctx.body_bytes_ > listen_.max_body_size && !ctx.replied()) {
+    return reject_in_hook(ctx, too_large_error());
+  }
   return EVHTP_RES_OK;
 }
 
-evhtp_res HttpServer::reject_too_large(RequestCtx& ctx) {
+common::Error HttpServer::too_large_error() const {
+  return common::make_error(
+      common::Errc::too_large, "body_too_large",
+      "request body exceeds max_body_size of " + std::to_string(listen_.max_body_size) + " bytes");
+}
+
+// Answers from inside a parser hook and closes the connection: the rest of the request is
+// not read.
+evhtp_res HttpServer::reject_in_hook(RequestCtx& ctx, const common::Error& error) {
   evhtp_request_t* req = ctx.raw();
   evhtp_request_set_keepalive(req, 0);
   ctx.add_header("Connection", "close");
   in_hook_ = true;
-  send_error(ctx, common::make_error(common::Errc::too_large, "body_too_large",
-                                     "request body exceeds max_body_size of " +
-                                         std::to_string(listen_.max_body_size) + " bytes"));
+  send_error(ctx, error);
   in_hook_ = false;
   resume_later(base_, evhtp_request_get_connection(req));
   return EVHTP_RES_PAUSE;

@@ -7,6 +7,7 @@
 #include <evhtp.h>
 
 #include <cstdint>
+#include <unordered_set>
 
 #include "common/config.h"
 #include "common/handles/event.h"
@@ -32,6 +33,9 @@ class HttpServer {
   bool draining() const { return draining_; }
   // Requests whose headers have started and that have not been answered yet.
   uint64_t in_flight() const { return in_flight_; }
+  // Connections accepted that have not sent a request yet. A drain waits a little for them:
+  // their request is usually already on the wire.
+  size_t fresh_connections() const { return fresh_.size(); }
 
   // Called by RequestCtx::reply once the response is queued.
   void after_reply(RequestCtx& ctx);
@@ -50,7 +54,8 @@ class HttpServer {
   void begin_request(evhtp_request_t* req);
   evhtp_res check_headers(RequestCtx& ctx);
   evhtp_res check_body(RequestCtx& ctx, size_t len);
-  evhtp_res reject_too_large(RequestCtx& ctx);
+  evhtp_res reject_in_hook(RequestCtx& ctx, const common::Error& error);
+  common::Error too_large_error() const;
   void dispatch(RequestCtx& ctx);
   void finish_request(RequestCtx& ctx);
   // Takes the request out of in_flight_ once: when it is answered or freed unanswered.
@@ -65,6 +70,7 @@ class HttpServer {
   bool in_dispatch_ = false;
   bool in_hook_ = false;
   uint64_t in_flight_ = 0;
+  std::unordered_set<evhtp_connection_t*> fresh_;
 };
 
 }  // namespace sluice::worker

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "common/log.h"
@@ -14,6 +15,9 @@ namespace {
 constexpr const char* kModule = "worker";
 constexpr long long kStatsPublishMs = 1000;
 constexpr long long kDrainPollMs = 50;
+// How long a drain waits for connections accepted just before it that have not sent their
+// request yet (bounded by shutdown_timeout).
+constexpr std::chrono::milliseconds kFreshConnectionGrace{2000};
 
 }  // namespace
 
@@ -112,7 +116,10 @@ void Worker::begin_drain() {
             static_cast<unsigned long long>(http_->in_flight()));
   http_->drain();
   for (auto& m : modules_) m->drain();
-  drain_deadline_ = std::chrono::steady_clock::now() + config().daemon.shutdown_timeout;
+  auto now = std::chrono::steady_clock::now();
+  drain_deadline_ = now + config().daemon.shutdown_timeout;
+  drain_fresh_deadline_ =
+      now + std::min<std::chrono::milliseconds>(kFreshConnectionGrace, config().daemon.shutdown_timeout);
   drain_timer_.reset(event_new(
       base(), -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->check_drained(); }, this));
@@ -122,11 +129,13 @@ void Worker::begin_drain() {
 }
 
 void Worker::check_drained() {
-  if (http_->in_flight() == 0) {
+  auto now = std::chrono::steady_clock::now();
+  bool fresh_waiting = http_->fresh_connections() > 0 && now < drain_fresh_deadline_;
+  if (http_->in_flight() == 0 && !fresh_waiting) {
     event_base_loopexit(base(), nullptr);
     return;
   }
-  if (std::chrono::steady_clock::now() >= drain_deadline_) {
+  if (now >= drain_deadline_) {
     SLOG_WARN(kModule, "shutdown_timeout reached with %llu requests in flight; exiting",
               static_cast<unsigned long long>(http_->in_flight()));
     event_base_loopexit(base(), nullptr);

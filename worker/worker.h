@@ -56,6 +56,7 @@ class Worker {
   common::EventPtr stats_timer_;
   common::EventPtr drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
+  std::chrono::steady_clock::time_point drain_fresh_deadline_;
 };
 
 }  // namespace sluice::worker

@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,10 +27,12 @@ using namespace std::chrono_literals;
 // Temporary directory
 
 // TempDir creates `$TMPDIR/sluice-test-XXXXXX` (or /tmp) with mkdtemp. The destructor removes it
-// recursively, unless the current Boost.Test case has failed (between test cases, e.g. in a
-// global fixture: unless any test case has failed so far), the destructor runs during stack
+// recursively, unless the current Boost.Test case has failed (outside a test case: anything in
+// the binary has failed so far, see current_test_failed()), the destructor runs during stack
 // unwinding, keep() was called, or SLUICE_TEST_LEAVE=1 is set. A kept dir is printed to stderr
 // with the last 100 lines of every *.log file under it (nginx-tests' TEST_NGINX_LEAVE/CATLOG).
+// (After a SIGSEGV Boost.Test longjmps out of the test, so no destructor runs: the dir stays
+// without a dump, and the servers are killed at exit by the atexit handler / watchdog.)
 class TempDir {
  public:
   TempDir();
@@ -56,8 +57,8 @@ class TempDir {
   bool keep_ = false;
 };
 
-// True when the running Boost.Test case has failed; outside a test case (global fixtures),
-// true when any test case has failed so far; false when no test tree is running.
+// Inside a test case: whether that Boost.Test case has failed so far. Outside one (fixtures,
+// global teardown, static destructors): whether anything in this binary has failed so far.
 bool current_test_failed();
 
 // Content of a file ("" if missing), and its last `lines` lines.
@@ -196,9 +197,10 @@ class RabbitServer {
   pid_t epmd_pid_ = -1;
 };
 
-// One node per test binary, started on first use (about 8 s) in its own TempDir. A Boost global
-// fixture in the harness kills it (and its epmd) when the test tree ends, and the TempDir is kept
-// if any test case failed; a static destructor and the watchdog cover every other way out.
+// One node per test binary, started on first use (about 5-8 s) in its own TempDir. A Boost
+// global configuration (an observer whose test_finish runs even after a crash aborted the tree)
+// kills it and its epmd when the test tree ends; the TempDir is kept, with its logs dumped, if
+// anything in the binary failed. A static destructor and the watchdog cover every other way out.
 // Tests sharing it should use distinct queue/exchange names.
 RabbitServer& shared_rabbit();
 
@@ -250,7 +252,9 @@ class Sluiced {
   std::optional<int> exit_status_;
 };
 
-// Runs `sluiced args...` (e.g. {"-t", "-c", file}) once and captures stdout+stderr.
+// Runs `sluiced args...` (e.g. {"-t", "-c", file} or {"-s", "stop", "-c", file}) once and
+// captures stdout+stderr. Not for starting a daemon without -f: a daemonized sluiced leaves the
+// harness's process group and is out of the watchdog's reach.
 CommandResult run_sluiced(const std::vector<std::string>& args,
                           std::chrono::milliseconds timeout = 30s);
 
@@ -260,10 +264,11 @@ CommandResult run_sluiced(const std::vector<std::string>& args,
 struct HttpRequest {
   std::string method = "GET";
   uint16_t port = 0;
-  std::string path = "/";  // raw: sent as is (no dot-segment squashing)
+  std::string path = "/";  // starts with '/'; sent as is (no dot-segment squashing, no escaping)
   std::string body;        // sent when non-empty, or always for POST/PUT/PATCH
-  // Sent as given. Curl's default Content-Type and `Expect: 100-continue` are suppressed unless
-  // set here. A value-less header is sent as "Name;" -> give {"Name", ""} here.
+  // Sent as given; {"Name", ""} sends `Name:` with an empty value. Curl's default Content-Type
+  // and `Expect: 100-continue` are suppressed unless set here. For request lines or headers
+  // curl will not produce (HTTP/1.0, bad framing, odd targets), use raw_exchange().
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds timeout = 10s;
   bool fresh_connection = false;  // new connection, closed after the response

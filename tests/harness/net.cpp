@@ -121,7 +121,9 @@ uint16_t free_port() {
   throw std::runtime_error(std::string("free_port: no free port: ") + std::strerror(errno));
 }
 
-bool port_open(uint16_t port) { return detail::connect_loopback(port, 200ms).valid(); }
+bool port_open(uint16_t port) {
+  return detail::connect_loopback(port, 200ms).valid();
+}
 
 bool wait_for_port(uint16_t port, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;

@@ -11,13 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -69,7 +69,8 @@ constexpr int kMaxWatchedGroups = 1024;
       }
     }
   }
-  for (int i = 0; i < count; ++i) kill(-groups[i], SIGKILL);
+  for (int i = 0; i < count; ++i)
+    kill(-groups[i], SIGKILL);
   _exit(0);
 }
 
@@ -141,7 +142,8 @@ class Watchdog {
   static void on_exit() {
     Watchdog& w = instance();
     std::lock_guard<std::mutex> lock(w.mu_);
-    for (pid_t g : w.groups_) kill(-g, SIGKILL);
+    for (pid_t g : w.groups_)
+      kill(-g, SIGKILL);
     w.channel_.reset();  // EOF for the watchdog
     auto deadline = Clock::now() + 2s;
     int status;
@@ -218,7 +220,9 @@ std::vector<std::string> merged_environment(const std::vector<std::string>& over
 
 std::vector<char*> c_strings(std::vector<std::string>& strings) {
   std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
+  for (auto& s : strings) {
+    out.push_back(s.data());
+  }
   out.push_back(nullptr);
   return out;
 }
@@ -233,7 +237,9 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   }
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    sigaction(sig, &dfl, nullptr);  // EINVAL for SIGKILL, SIGSTOP and glibc's own: ignored
+  }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -305,8 +311,6 @@ void kill_group_and_reap(pid_t pgid, pid_t pid) {
   Watchdog::instance().reap_orphans();
 }
 
-void unregister_group(pid_t pgid) { Watchdog::instance().remove(pgid); }
-
 bool wait_pid(pid_t pid, int* status, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -322,15 +326,6 @@ bool wait_pid(pid_t pid, int* status, std::chrono::milliseconds timeout) {
   }
 }
 
-bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (kill(pid, 0) == 0 || errno != ESRCH) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 std::string format_status(int status) {
   if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
@@ -342,8 +337,7 @@ std::string format_status(int status) {
 
 }  // namespace detail
 
-CommandResult run_command(const std::vector<std::string>& argv,
-                          const std::vector<std::string>& env,
+CommandResult run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                           std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
   CommandResult result;

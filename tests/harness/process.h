@@ -7,6 +7,9 @@
 // process groups are alive; when the pipe reaches EOF -- the test binary exited, crashed or was
 // SIGKILLed -- it SIGKILLs every group still registered and exits. An atexit handler in the test
 // binary does the same synchronously on a normal exit, so nothing is left even for a moment.
+// The test binary also becomes a child subreaper (PR_SET_CHILD_SUBREAPER): grandchildren
+// orphaned by a killed group are reparented to it and reaped in kill_group_and_reap() and at
+// exit, instead of becoming zombies under an init that may not reap them.
 #include <sys/types.h>
 
 #include <chrono>
@@ -32,18 +35,12 @@ struct SpawnOptions {
 // failure shows up as exit code 127 with a message in the output.
 pid_t spawn(const SpawnOptions& options);
 
-// SIGKILLs the group, then reaps `pid` (blocking) and unregisters the group. For a child whose
-// exit was already reaped, pass pid = -1: only the group is killed and unregistered.
+// SIGKILLs the group, then reaps `pid` (blocking), unregisters the group and reaps orphaned
+// zombies. For a child whose exit was already reaped, pass pid = -1.
 void kill_group_and_reap(pid_t pgid, pid_t pid);
-
-// Drops a group from the watchdog's list without killing it.
-void unregister_group(pid_t pgid);
 
 // waitpid with a deadline (polls). Returns true and sets *status when `pid` was reaped.
 bool wait_pid(pid_t pid, int* status, std::chrono::milliseconds timeout);
-
-// Polls kill(pid, 0) until the process is gone (for non-children, e.g. the beam).
-bool wait_gone(pid_t pid, std::chrono::milliseconds timeout);
 
 std::string format_status(int status);  // "exit code 2", "killed by signal 9"
 

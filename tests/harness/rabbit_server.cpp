@@ -55,20 +55,20 @@ RabbitServer::RabbitServer(const std::string& dir, bool start_now)
   if (start_now) start();
 }
 
-RabbitServer::~RabbitServer() { stop(0ms); }
+RabbitServer::~RabbitServer() {
+  stop(0ms);
+}
 
 void RabbitServer::write_config() const {
-  write_text(base_ + "/rabbitmq.conf",
-             "listeners.tcp.default = 127.0.0.1:" + std::to_string(amqp_port_) +
-                 "\n"
-                 "management.tcp.ip = 127.0.0.1\n"
-                 "management.tcp.port = " +
-                 std::to_string(mgmt_port_) +
-                 "\n"
-                 "loopback_users = none\n"
-                 "log.console = false\n"
-                 "log.file.level = info\n"
-                 "disk_free_limit.absolute = 1MB\n");
+  std::string conf;
+  conf += "listeners.tcp.default = 127.0.0.1:" + std::to_string(amqp_port_) + "\n";
+  conf += "management.tcp.ip = 127.0.0.1\n";
+  conf += "management.tcp.port = " + std::to_string(mgmt_port_) + "\n";
+  conf += "loopback_users = none\n";
+  conf += "log.console = false\n";
+  conf += "log.file.level = info\n";
+  conf += "disk_free_limit.absolute = 1MB\n";
+  write_text(base_ + "/rabbitmq.conf", conf);
   write_text(base_ + "/enabled_plugins", "[rabbitmq_management].\n");
   std::string cookie = base_ + "/home/.erlang.cookie";
   if (!std::filesystem::exists(cookie)) {
@@ -141,8 +141,7 @@ void RabbitServer::start(std::chrono::milliseconds timeout) {
   auto fail = [&](const std::string& why) {
     kill9();
     stop_epmd();
-    throw std::runtime_error("rabbitmq node " + node_ + " " + why + ":\n" +
-                             tail_file(out_log, 30) +
+    throw std::runtime_error("rabbitmq node " + node_ + " " + why + ":\n" + tail_file(out_log, 30) +
                              tail_file(base_ + "/log/" + node_ + ".log", 30));
   };
   HttpRequest overview;
@@ -229,15 +228,16 @@ SharedRabbit& shared_state() {
   return state;
 }
 
-// Stops the shared node while the test tree is still running, so TempDir can tell whether any
-// test case failed. The static destructor of SharedRabbit is the fallback.
-struct SharedRabbitFixture {
-  ~SharedRabbitFixture() { shared_state().shutdown(); }
+// Stops the shared node when the test tree ends (Boost.Test's test_finish, which runs even when
+// a crash made it abort the tree), while TempDir can still ask whether anything failed. The
+// static destructor of SharedRabbit and the watchdog are the fallbacks.
+struct SharedRabbitCleanup {
+  ~SharedRabbitCleanup() { shared_state().shutdown(); }
 };
 
 }  // namespace
 
-BOOST_TEST_GLOBAL_FIXTURE(SharedRabbitFixture);
+BOOST_TEST_GLOBAL_CONFIGURATION(SharedRabbitCleanup);
 
 RabbitServer& shared_rabbit() {
   SharedRabbit& state = shared_state();

@@ -48,15 +48,19 @@ RedisServer::RedisServer(const std::string& dir, uint16_t port, bool start_now)
   if (start_now) start();
 }
 
-RedisServer::~RedisServer() { stop(); }
+RedisServer::~RedisServer() {
+  stop();
+}
 
 void RedisServer::start(std::chrono::milliseconds timeout) {
   if (pid_ > 0) return;
   std::string log_path = dir_ + "/redis.log";
   detail::SpawnOptions options;
-  options.argv = {"redis-server", "--bind",       "127.0.0.1", "--port",      std::to_string(port_),
-                  "--dir",        dir_,           "--save",    "",            "--appendonly",
-                  "no",           "--daemonize",  "no",        "--logfile",   log_path};
+  options.argv = {"redis-server", "--bind", "127.0.0.1", "--port", std::to_string(port_)};
+  for (const char* arg : {"--save", "", "--appendonly", "no", "--daemonize", "no"}) {
+    options.argv.emplace_back(arg);
+  }
+  options.argv.insert(options.argv.end(), {"--dir", dir_, "--logfile", log_path});
   options.output = log_path;  // errors printed before the log file is opened
   options.cwd = dir_;
   pid_ = detail::spawn(options);
@@ -95,7 +99,9 @@ void RedisServer::kill9() {
   pid_ = -1;
 }
 
-std::string RedisServer::log() const { return read_file(dir_ + "/redis.log"); }
+std::string RedisServer::log() const {
+  return read_file(dir_ + "/redis.log");
+}
 
 std::string RedisServer::command(const std::string& inline_command,
                                  std::chrono::milliseconds timeout) const {
@@ -103,9 +109,8 @@ std::string RedisServer::command(const std::string& inline_command,
   common::UniqueFd fd = detail::connect_loopback(port_, timeout);
   if (!fd.valid()) return "";
   if (!detail::send_all(fd.get(), inline_command + "\r\n", deadline)) return "";
-  std::string reply = detail::receive(fd.get(), deadline, [](const std::string& s) {
-    return !s.empty() && resp_complete(s) != 0;
-  });
+  std::string reply = detail::receive(
+      fd.get(), deadline, [](const std::string& s) { return !s.empty() && resp_complete(s) != 0; });
   return resp_complete(reply) != 0 ? reply : "";
 }
 

@@ -142,12 +142,15 @@ std::optional<int> Sluiced::wait_exit(std::chrono::milliseconds timeout) {
   return std::nullopt;
 }
 
-std::string Sluiced::log() const { return read_file(error_log_); }
+std::string Sluiced::log() const {
+  return read_file(error_log_);
+}
 
-std::string Sluiced::out_log() const { return read_file(dir_ + "/sluiced.out.log"); }
+std::string Sluiced::out_log() const {
+  return read_file(dir_ + "/sluiced.out.log");
+}
 
-CommandResult run_sluiced(const std::vector<std::string>& args,
-                          std::chrono::milliseconds timeout) {
+CommandResult run_sluiced(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {SLUICED_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, {}, timeout);

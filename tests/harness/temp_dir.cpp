@@ -1,11 +1,11 @@
 // TempDir and the "did this test fail?" question it asks Boost.Test.
 #include <boost/test/results_collector.hpp>
+#include <boost/test/tree/global_fixture.hpp>
 #include <boost/test/tree/test_unit.hpp>
-#include <boost/test/tree/traverse.hpp>
-#include <boost/test/tree/visitor.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -29,12 +29,26 @@ bool failed(const ut::test_results& r) {
   return r.p_assertions_failed > r.p_expected_failures || r.aborted() || r.p_timed_out;
 }
 
-struct FailureFinder : ut::test_tree_visitor {
-  bool found = false;
-  void visit(const ut::test_case& tc) override {
-    if (failed(ut::results_collector.results(tc.p_id))) found = true;
+// Remembers whether anything failed in this test binary, for questions asked outside a test
+// case (global fixtures, test_finish observers) -- including after a crash that made Boost.Test
+// abort the tree and skip the fixture teardowns. Registers itself with Boost.Test when
+// constructed (static initialisation).
+class FailureRecorder : public ut::global_configuration {
+ public:
+  void assertion_result(ut::assertion_result ar) override {
+    if (ar == ut::AR_FAILED) failed_ = true;
   }
+  void exception_caught(const boost::execution_exception&) override { failed_ = true; }
+  void test_unit_aborted(const ut::test_unit&) override { failed_ = true; }
+  void test_unit_timed_out(const ut::test_unit&) override { failed_ = true; }
+  void test_aborted() override { failed_ = true; }
+  bool failed() const { return failed_; }
+
+ private:
+  std::atomic<bool> failed_{false};
 };
+
+FailureRecorder failure_recorder;
 
 bool leave_requested() {
   const char* v = std::getenv("SLUICE_TEST_LEAVE");
@@ -59,15 +73,13 @@ void dump_logs(const std::string& dir) {
 }  // namespace
 
 bool current_test_failed() {
-  if (!ut::framework::test_in_progress()) return false;
-  ut::test_unit_id id = ut::framework::current_test_case_id();
-  if (id == ut::INV_TEST_UNIT_ID) return false;
-  const ut::test_unit& unit = ut::framework::get(id, ut::TUT_ANY);
-  if (unit.p_type == ut::TUT_CASE) return failed(ut::results_collector.results(id));
-  // Between test cases (suite or global fixture): has anything failed so far?
-  FailureFinder finder;
-  ut::traverse_test_tree(ut::framework::master_test_suite(), finder, true);
-  return finder.found;
+  if (ut::framework::test_in_progress()) {
+    ut::test_unit_id id = ut::framework::current_test_case_id();
+    if (id != ut::INV_TEST_UNIT_ID && ut::framework::get(id, ut::TUT_ANY).p_type == ut::TUT_CASE) {
+      return failed(ut::results_collector.results(id));
+    }
+  }
+  return failure_recorder.failed();  // between test cases: has anything failed so far?
 }
 
 std::string read_file(const std::string& path) {
@@ -88,7 +100,8 @@ std::string tail_file(const std::string& path, std::size_t lines) {
     if (last.size() > lines) last.pop_front();
   }
   std::string out;
-  for (const auto& l : last) out += l + "\n";
+  for (const auto& l : last)
+    out += l + "\n";
   return out;
 }
 
@@ -117,7 +130,9 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-std::string TempDir::file(const std::string& name) const { return path_ + "/" + name; }
+std::string TempDir::file(const std::string& name) const {
+  return path_ + "/" + name;
+}
 
 std::string TempDir::write(const std::string& name, const std::string& content) const {
   std::string full = file(name);
@@ -129,7 +144,9 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return full;
 }
 
-std::string TempDir::read(const std::string& name) const { return read_file(file(name)); }
+std::string TempDir::read(const std::string& name) const {
+  return read_file(file(name));
+}
 
 bool TempDir::exists(const std::string& name) const {
   std::error_code ec;

@@ -14,7 +14,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool process_alive(pid_t pid) { return pid > 0 && kill(pid, 0) == 0; }
+bool process_alive(pid_t pid) {
+  return pid > 0 && kill(pid, 0) == 0;
+}
 
 }  // namespace
 
@@ -48,7 +50,8 @@ BOOST_AUTO_TEST_CASE(temp_dir_is_removed_on_success) {
 BOOST_AUTO_TEST_CASE(tail_file_keeps_the_last_lines) {
   st::TempDir dir;
   std::string text;
-  for (int i = 1; i <= 150; ++i) text += "line " + std::to_string(i) + "\n";
+  for (int i = 1; i <= 150; ++i)
+    text += "line " + std::to_string(i) + "\n";
   std::string tail = st::tail_file(dir.write("x.log", text), 100);
   BOOST_TEST(tail.rfind("line 51\n", 0) == 0);
   BOOST_TEST(tail.size() > 9);
@@ -135,7 +138,8 @@ BOOST_AUTO_TEST_CASE(shared_rabbit_boots_once) {
   st::RabbitServer& rabbit = st::shared_rabbit();
   BOOST_TEST(rabbit.running());
   BOOST_TEST(st::port_open(rabbit.amqp_port()));
-  BOOST_TEST(rabbit.node_name() == "sluicetest" + std::to_string(rabbit.amqp_port()) + "@localhost");
+  BOOST_TEST(rabbit.node_name() ==
+             "sluicetest" + std::to_string(rabbit.amqp_port()) + "@localhost");
   BOOST_TEST(process_alive(rabbit.beam_pid()));
 
   st::CommandResult r = rabbit.ctl({"list_queues"});

@@ -27,24 +27,48 @@ struct Figures {
   uint64_t context_switches = 0, signals = 0, swaps = 0;
   uint64_t connections_accepted = 0, connections_open = 0;
 
-  void add(const common::WorkerSlot& s) {
-    for (size_t i = 0; i < methods.size(); ++i) methods[i] += s.methods[i].load(kRelaxed);
-    for (size_t i = 0; i < responses.size(); ++i) responses[i] += s.responses[i].load(kRelaxed);
-    processing_time_us += s.processing_time_us.load(kRelaxed);
+  static Figures load(const common::WorkerSlot& s) {
+    Figures f;
+    for (size_t i = 0; i < f.methods.size(); ++i) f.methods[i] = s.methods[i].load(kRelaxed);
+    for (size_t i = 0; i < f.responses.size(); ++i) {
+      f.responses[i] = s.responses[i].load(kRelaxed);
+    }
+    f.processing_time_us = s.processing_time_us.load(kRelaxed);
     const common::RusageSnapshot& u = s.usage;
-    user_us += u.user_us.load(kRelaxed);
-    system_us += u.system_us.load(kRelaxed);
-    max_rss_kb += u.max_rss_kb.load(kRelaxed);
-    current_rss_kb += u.current_rss_kb.load(kRelaxed);
-    minor_faults += u.minor_faults.load(kRelaxed);
-    major_faults += u.major_faults.load(kRelaxed);
-    block_in += u.block_in.load(kRelaxed);
-    block_out += u.block_out.load(kRelaxed);
-    context_switches += u.context_switches.load(kRelaxed);
-    signals += u.signals.load(kRelaxed);
-    swaps += u.swaps.load(kRelaxed);
-    connections_accepted += s.connections_accepted.load(kRelaxed);
-    connections_open += s.connections_open.load(kRelaxed);
+    f.user_us = u.user_us.load(kRelaxed);
+    f.system_us = u.system_us.load(kRelaxed);
+    f.max_rss_kb = u.max_rss_kb.load(kRelaxed);
+    f.current_rss_kb = u.current_rss_kb.load(kRelaxed);
+    f.minor_faults = u.minor_faults.load(kRelaxed);
+    f.major_faults = u.major_faults.load(kRelaxed);
+    f.block_in = u.block_in.load(kRelaxed);
+    f.block_out = u.block_out.load(kRelaxed);
+    f.context_switches = u.context_switches.load(kRelaxed);
+    f.signals = u.signals.load(kRelaxed);
+    f.swaps = u.swaps.load(kRelaxed);
+    f.connections_accepted = s.connections_accepted.load(kRelaxed);
+    f.connections_open = s.connections_open.load(kRelaxed);
+    return f;
+  }
+
+  // Sums another worker's figures, read once, so totals always match the rows shown.
+  void merge(const Figures& o) {
+    for (size_t i = 0; i < methods.size(); ++i) methods[i] += o.methods[i];
+    for (size_t i = 0; i < responses.size(); ++i) responses[i] += o.responses[i];
+    processing_time_us += o.processing_time_us;
+    user_us += o.user_us;
+    system_us += o.system_us;
+    max_rss_kb += o.max_rss_kb;
+    current_rss_kb += o.current_rss_kb;
+    minor_faults += o.minor_faults;
+    major_faults += o.major_faults;
+    block_in += o.block_in;
+    block_out += o.block_out;
+    context_switches += o.context_switches;
+    signals += o.signals;
+    swaps += o.swaps;
+    connections_accepted += o.connections_accepted;
+    connections_open += o.connections_open;
   }
 };
 
@@ -154,8 +178,7 @@ common::Result<void> StatsModule::start(Worker& worker) {
 void StatsModule::serve_stats(RequestCtx& ctx) {
   common::WorkerSlot& own = worker_->slot();
   own.publish_rusage();
-  Figures f;
-  f.add(own);
+  Figures f = Figures::load(own);
   common::JsonBuffer out;
   JsonWriter w(out);
   w.StartObject();
@@ -195,9 +218,8 @@ void StatsModule::serve_fleet(RequestCtx& ctx) {
   for (size_t i = 0; i < segment.size(); ++i) {
     const common::WorkerSlot& s = segment.slot(i);
     if (s.pid.load(kRelaxed) == 0) continue;
-    Figures f;
-    f.add(s);
-    totals.add(s);
+    Figures f = Figures::load(s);
+    totals.merge(f);
     ++live;
     write_worker(w, s, f);
     w.Key("requests");

@@ -13,7 +13,8 @@ BOOST_AUTO_TEST_CASE(every_errc_maps_to_its_status) {
       {Errc::forbidden, 403},          {Errc::not_found, 404},
       {Errc::method_not_allowed, 405}, {Errc::length_required, 411},
       {Errc::too_large, 413},          {Errc::unsupported_media, 415},
-      {Errc::backend_unavailable, 503}, {Errc::internal, 500},
+      {Errc::backend_unavailable, 503}, {Errc::http_version, 505},
+      {Errc::internal, 500},
   };
   for (const auto& [code, status] : table) BOOST_TEST(http_status(code) == status);
 }

@@ -1,0 +1,157 @@
+#define BOOST_TEST_MODULE reload
+// SIGHUP and SIGUSR1: reload keeps sockets and refuses bad configs; reopen follows a
+// renamed log.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "tests/integration/fixtures.h"
+
+using namespace sluice::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string config_for(const TempDir& dir, const std::vector<uint16_t>& ports) {
+  return daemon_yaml(dir) + listen_yaml(ports);
+}
+
+// Waits until `port` is served by a worker that is not in `old`.
+bool wait_new_worker(uint16_t port, const std::vector<pid_t>& old, std::chrono::milliseconds t) {
+  auto until = std::chrono::steady_clock::now() + t;
+  while (std::chrono::steady_clock::now() < until) {
+    int pid = stats_pid(port);
+    if (pid != 0 && std::find(old.begin(), old.end(), pid) == old.end()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sighup_adds_a_port_and_replaces_the_workers) {
+  TempDir dir;
+  uint16_t a = free_port(), b = free_port();
+  Sluiced s(dir, config_for(dir, {a}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a}));
+  std::vector<pid_t> old = s.wait_workers(1);
+  BOOST_TEST(!port_open(b));
+  s.write_config(config_for(dir, {a, b}));
+  s.signal(SIGHUP);
+  BOOST_REQUIRE(wait_for_port(b, 5s));
+  BOOST_TEST(http_get(b, "/stats").status == 200);
+  BOOST_TEST(wait_new_worker(a, old, 5s));
+  std::vector<pid_t> now = s.wait_workers(2, old);
+  BOOST_TEST(now.size() == 2u);
+  BOOST_TEST(s.log().find("reloaded: 2 listeners") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(sighup_removing_a_port_closes_it) {
+  TempDir dir;
+  uint16_t a = free_port(), b = free_port();
+  Sluiced s(dir, config_for(dir, {a, b}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a, b}));
+  s.write_config(config_for(dir, {a}));
+  s.signal(SIGHUP);
+  for (int i = 0; i < 100 && port_open(b); ++i) std::this_thread::sleep_for(50ms);
+  BOOST_TEST(!port_open(b));
+  BOOST_TEST(http_get(a, "/stats").status == 200);
+  BOOST_TEST(s.wait_workers(1).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(sighup_with_a_broken_config_keeps_the_old_workers) {
+  TempDir dir;
+  uint16_t a = free_port(), b = free_port();
+  Sluiced s(dir, config_for(dir, {a, b}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a, b}));
+  std::vector<pid_t> before = s.wait_workers(2);
+  s.write_config(config_for(dir, {a, b}) + "bogus_section: 1\nlisten_typo: [\n");
+  s.signal(SIGHUP);
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST(s.worker_pids() == before, boost::test_tools::per_element());
+  BOOST_TEST(http_get(a, "/stats").status == 200);
+  BOOST_TEST(http_get(b, "/stats").status == 200);
+  std::string log = s.log();
+  BOOST_TEST(log.find(s.config_path() + ":") != std::string::npos);
+  BOOST_TEST(log.find("reload aborted: keeping the running configuration") != std::string::npos);
+  // A config that parses but fails validation is refused the same way.
+  s.write_config(config_for(dir, {a, b}) + "redis: { port: 99999 }\n");
+  s.signal(SIGHUP);
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST(s.worker_pids() == before, boost::test_tools::per_element());
+  BOOST_TEST(s.log().find("redis.port") != std::string::npos);
+}
+
+// The socket of a port present in both configs is never closed, and a worker always
+// accepts on it: a steady stream of new connections sees no refusal and no failure.
+BOOST_AUTO_TEST_CASE(sighup_under_load_refuses_nothing) {
+  TempDir dir;
+  uint16_t a = free_port();
+  Sluiced s(dir, config_for(dir, {a}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a}));
+  std::atomic<bool> done{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string first_failure;
+  std::mutex m;
+  auto client = [&] {
+    while (!done) {
+      HttpResponse r = http(HttpRequest{"GET", a, "/stats", "", {}, 5s, true});
+      if (r.status == 200) {
+        ++ok;
+      } else {
+        ++failed;
+        std::lock_guard<std::mutex> lock(m);
+        if (first_failure.empty()) first_failure = std::to_string(r.status) + " " + r.error;
+      }
+    }
+  };
+  std::thread c1(client), c2(client);
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(300ms);
+    s.signal(SIGHUP);
+  }
+  std::this_thread::sleep_for(500ms);
+  done = true;
+  c1.join();
+  c2.join();
+  BOOST_TEST(failed.load() == 0, first_failure);
+  BOOST_TEST(ok.load() > 100);
+  size_t reloads = 0;
+  for (size_t at = 0; (at = s.log().find("reloaded:", at)) != std::string::npos; ++at) ++reloads;
+  BOOST_TEST(reloads == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(sigusr1_reopens_the_log_after_a_rename) {
+  TempDir dir;
+  uint16_t a = free_port();
+  Sluiced s(dir, config_for(dir, {a}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a}));
+  std::string log = dir.file("error.log");
+  BOOST_REQUIRE(std::rename(log.c_str(), dir.file("error.log.1").c_str()) == 0);
+  s.signal(SIGUSR1);
+  for (int i = 0; i < 100 && !dir.exists("error.log"); ++i) std::this_thread::sleep_for(20ms);
+  BOOST_REQUIRE(dir.exists("error.log"));
+  // The supervisor writes to the new file...
+  BOOST_TEST(dir.read("error.log").find("log reopened") != std::string::npos);
+  // ...and so do the workers: a reload makes the old one log its graceful stop.
+  pid_t worker = s.wait_workers(1).at(0);
+  s.signal(SIGHUP);
+  for (int i = 0; i < 100; ++i) {
+    if (dir.read("error.log").find("[" + std::to_string(worker) + "]") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(dir.read("error.log").find("[" + std::to_string(worker) + "]") != std::string::npos);
+  BOOST_TEST(dir.read("error.log.1").find("log reopened") == std::string::npos);
+}
