@@ -8,7 +8,8 @@ namespace sluice::common {
 
 Backoff::Millis Backoff::base_delay(unsigned attempt) const {
   long long delay = initial_.count();
-  for (unsigned i = 0; i < attempt && delay < cap_.count(); ++i) delay *= 2;
+  for (unsigned i = 0; i < attempt && delay < cap_.count(); ++i)
+    delay *= 2;
   return Millis(std::min<long long>(delay, cap_.count()));
 }
 

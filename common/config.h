@@ -21,8 +21,8 @@ using Millis = std::chrono::milliseconds;
 
 struct ConfigProblem {
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem has no position (file unreadable)
-  int column = 0;  // 1-based
+  int line = 0;     // 1-based; 0 when the problem has no position (file unreadable)
+  int column = 0;   // 1-based
   std::string key;  // dotted path from the root: "listen[1].ports[0]", "daemon.user"
   std::string reason;
   // "FILE:LINE:COL: key: reason"
@@ -35,8 +35,8 @@ struct DaemonConfig {
   std::optional<std::string> group;  // default: the user's primary group
   std::string error_log;             // empty: stderr
   log::Level log_level = log::Level::info;
-  Millis shutdown_timeout{10000};    // 0..3600 s
-  std::string working_directory;     // workers chdir() here after dropping privileges; empty: none
+  Millis shutdown_timeout{10000};  // 0..3600 s
+  std::string working_directory;   // workers chdir() here after dropping privileges; empty: none
 };
 
 struct RabbitHost {
@@ -46,25 +46,25 @@ struct RabbitHost {
 
 struct RabbitmqConfig {
   std::vector<RabbitHost> hosts{{"127.0.0.1", 5672}};  // tried in order
-  Millis heartbeat{30000};        // 0 (off) .. 3600 s
-  Millis confirm_timeout{5000};   // 100 ms .. 600 s
+  Millis heartbeat{30000};                             // 0 (off) .. 3600 s
+  Millis confirm_timeout{5000};                        // 100 ms .. 600 s
 };
 
 struct RedisConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
-  int db = 0;                    // 0..1023
-  std::string password;          // never logged; empty: no AUTH
+  int db = 0;            // 0..1023
+  std::string password;  // never logged; empty: no AUTH
 };
 
 // One per port: `ports: [8000, 8001]` expands to two ListenConfig.
 struct ListenConfig {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal
   uint16_t port = 0;
-  std::vector<std::string> modules;   // empty: every module the build knows
-  uint64_t max_body_size = 1 << 20;   // bytes, 1 .. 1 GiB; accepts 512, "64k", "10m", "1g"
-  Millis client_timeout{60000};       // idle read timeout, 1 .. 3600 s
-  int line = 0;                       // where the listen entry starts, for later messages
+  std::vector<std::string> modules;  // empty: every module the build knows
+  uint64_t max_body_size = 1 << 20;  // bytes, 1 .. 1 GiB; accepts 512, "64k", "10m", "1g"
+  Millis client_timeout{60000};      // idle read timeout, 1 .. 3600 s
+  int line = 0;                      // where the listen entry starts, for later messages
   int column = 0;
 };
 

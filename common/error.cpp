@@ -7,17 +7,28 @@ namespace sluice::common {
 
 int http_status(Errc code) {
   switch (code) {
-    case Errc::bad_request: return 400;
-    case Errc::unauthorized: return 401;
-    case Errc::forbidden: return 403;
-    case Errc::not_found: return 404;
-    case Errc::method_not_allowed: return 405;
-    case Errc::length_required: return 411;
-    case Errc::too_large: return 413;
-    case Errc::unsupported_media: return 415;
-    case Errc::backend_unavailable: return 503;
-    case Errc::http_version: return 505;
-    case Errc::internal: return 500;
+    case Errc::bad_request:
+      return 400;
+    case Errc::unauthorized:
+      return 401;
+    case Errc::forbidden:
+      return 403;
+    case Errc::not_found:
+      return 404;
+    case Errc::method_not_allowed:
+      return 405;
+    case Errc::length_required:
+      return 411;
+    case Errc::too_large:
+      return 413;
+    case Errc::unsupported_media:
+      return 415;
+    case Errc::backend_unavailable:
+      return 503;
+    case Errc::http_version:
+      return 505;
+    case Errc::internal:
+      return 500;
   }
   return 500;
 }

@@ -44,10 +44,12 @@ bool ieq_prefix(std::string_view text, size_t at, std::string_view word) {
 size_t redact_authorization(std::string_view text, size_t at, std::string& out) {
   constexpr std::string_view kWord = "authorization";
   size_t i = at + kWord.size();
-  while (i < text.size() && (text[i] == ' ' || text[i] == '"' || text[i] == '\'')) ++i;
+  while (i < text.size() && (text[i] == ' ' || text[i] == '"' || text[i] == '\''))
+    ++i;
   if (i >= text.size() || (text[i] != ':' && text[i] != '=')) return 0;
   ++i;
-  while (i < text.size() && (text[i] == ' ' || text[i] == '"' || text[i] == '\'')) ++i;
+  while (i < text.size() && (text[i] == ' ' || text[i] == '"' || text[i] == '\''))
+    ++i;
   size_t end = i;
   while (end < text.size() && text[end] != '\r' && text[end] != '\n' && text[end] != '"' &&
          text[end] != '\'' && text[end] != ',' && text[end] != '}') {
@@ -77,8 +79,10 @@ size_t redact_uri_password(std::string_view text, size_t at, std::string& out) {
 }  // namespace
 
 bool parse_level(std::string_view text, Level& out) {
-  static constexpr std::pair<std::string_view, Level> kLevels[] = {
-      {"debug", Level::debug}, {"info", Level::info}, {"warn", Level::warn}, {"error", Level::error}};
+  static constexpr std::pair<std::string_view, Level> kLevels[] = {{"debug", Level::debug},
+                                                                   {"info", Level::info},
+                                                                   {"warn", Level::warn},
+                                                                   {"error", Level::error}};
   for (const auto& [name, level] : kLevels) {
     if (text == name) {
       out = level;
@@ -90,10 +94,14 @@ bool parse_level(std::string_view text, Level& out) {
 
 const char* level_name(Level level) {
   switch (level) {
-    case Level::debug: return "DEBUG";
-    case Level::info: return "INFO";
-    case Level::warn: return "WARN";
-    case Level::error: return "ERROR";
+    case Level::debug:
+      return "DEBUG";
+    case Level::info:
+      return "INFO";
+    case Level::warn:
+      return "WARN";
+    case Level::error:
+      return "ERROR";
   }
   return "?";
 }
@@ -140,8 +148,12 @@ void chown_file(uid_t uid, gid_t gid) {
   }
 }
 
-const std::string& path() { return state().path; }
-int fd() { return state().fd; }
+const std::string& path() {
+  return state().path;
+}
+int fd() {
+  return state().fd;
+}
 
 std::string redact(std::string_view text) {
   std::string out;

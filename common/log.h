@@ -40,8 +40,13 @@ std::string format_line(Level level, const char* module, std::string_view messag
 
 }  // namespace sluice::common::log
 
-#define SLOG_DEBUG(mod, ...) ::sluice::common::log::write(::sluice::common::log::Level::debug, mod, __VA_ARGS__)
-#define SLOG_INFO(mod, ...) ::sluice::common::log::write(::sluice::common::log::Level::info, mod, __VA_ARGS__)
-#define SLOG_WARN(mod, ...) ::sluice::common::log::write(::sluice::common::log::Level::warn, mod, __VA_ARGS__)
-#define SLOG_ERROR(mod, ...) ::sluice::common::log::write(::sluice::common::log::Level::error, mod, __VA_ARGS__)
-#define SLOG_SYSERR(mod, err, ...) ::sluice::common::log::write_errno(::sluice::common::log::Level::error, err, mod, __VA_ARGS__)
+#define SLOG_DEBUG(mod, ...) \
+  ::sluice::common::log::write(::sluice::common::log::Level::debug, mod, __VA_ARGS__)
+#define SLOG_INFO(mod, ...) \
+  ::sluice::common::log::write(::sluice::common::log::Level::info, mod, __VA_ARGS__)
+#define SLOG_WARN(mod, ...) \
+  ::sluice::common::log::write(::sluice::common::log::Level::warn, mod, __VA_ARGS__)
+#define SLOG_ERROR(mod, ...) \
+  ::sluice::common::log::write(::sluice::common::log::Level::error, mod, __VA_ARGS__)
+#define SLOG_SYSERR(mod, err, ...) \
+  ::sluice::common::log::write_errno(::sluice::common::log::Level::error, err, mod, __VA_ARGS__)

@@ -42,8 +42,10 @@ void WorkerSlot::count_method(unsigned method) {
 }
 
 void WorkerSlot::reset_counters() {
-  for (auto& c : methods) c.store(0, kRelaxed);
-  for (auto& c : responses) c.store(0, kRelaxed);
+  for (auto& c : methods)
+    c.store(0, kRelaxed);
+  for (auto& c : responses)
+    c.store(0, kRelaxed);
   processing_time_us.store(0, kRelaxed);
   connections_accepted.store(0, kRelaxed);
   connections_open.store(0, kRelaxed);

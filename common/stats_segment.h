@@ -12,8 +12,8 @@
 
 namespace sluice::common {
 
-constexpr size_t kStatsMaxSlots = 256;   // ports x 2 during a reload, with room to spare
-constexpr size_t kStatsMethodSlots = 32; // indexed by libevhtp's htp_method
+constexpr size_t kStatsMaxSlots = 256;    // ports x 2 during a reload, with room to spare
+constexpr size_t kStatsMethodSlots = 32;  // indexed by libevhtp's htp_method
 constexpr int kStatsFirstStatus = 100;
 constexpr int kStatsLastStatus = 599;
 

@@ -14,9 +14,9 @@ namespace {
 constexpr int kBacklog = 1024;
 
 common::Error bind_error(const ListenerKey& key, const char* call, int err) {
-  return common::make_error(common::Errc::internal, "listen",
-                            std::string(call) + " to " + describe(key) +
-                                " failed: " + std::strerror(err));
+  return common::make_error(
+      common::Errc::internal, "listen",
+      std::string(call) + " to " + describe(key) + " failed: " + std::strerror(err));
 }
 
 }  // namespace

@@ -34,18 +34,33 @@ int test_config(const std::string& path, const common::ConfigLoad& load) {
     std::fprintf(stderr, "sluiced: configuration file %s test is successful\n", path.c_str());
     return 0;
   }
-  for (const auto& p : load.problems) std::fprintf(stderr, "%s\n", p.to_string().c_str());
+  for (const auto& p : load.problems)
+    std::fprintf(stderr, "%s\n", p.to_string().c_str());
   std::fprintf(stderr, "sluiced: configuration file %s test failed\n", path.c_str());
   return kExitFatal;
 }
 
-int send_signal(const common::Config& config, const std::string& name) {
-  auto pid = read_pid(config.daemon.pidfile);
+// `-s` must work while the file on disk is being edited into a broken state (a reload is
+// the usual next step): it needs only daemon.pidfile, read leniently.
+std::string pidfile_setting(const std::string& config_path, const common::ConfigLoad& load) {
+  if (load.ok()) return load.config->daemon.pidfile;
+  std::string pidfile = common::DaemonConfig().pidfile;
+  try {
+    YAML::Node node = YAML::LoadFile(config_path)["daemon"]["pidfile"];
+    if (node.IsScalar()) pidfile = node.as<std::string>();
+  } catch (const YAML::Exception&) {
+    // Unreadable: the default location is the best guess left.
+  }
+  return pidfile;
+}
+
+int send_signal(const std::string& pidfile, const std::string& name) {
+  auto pid = read_pid(pidfile);
   if (!pid) return fail(pid.error().message + " (is sluiced running?)", kExitRuntime);
   if (kill(pid.value(), signal_number(name)) != 0) {
-    return fail("kill(" + std::to_string(pid.value()) + ", " + name +
-                    ") failed: " + std::strerror(errno),
-                kExitRuntime);
+    return fail(
+        "kill(" + std::to_string(pid.value()) + ", " + name + ") failed: " + std::strerror(errno),
+        kExitRuntime);
   }
   return 0;
 }
@@ -56,9 +71,9 @@ int start(const Options& opts, std::shared_ptr<const common::Config> config) {
   if (!common::log::open(d.error_log, d.log_level, error)) return fail(error, kExitRuntime);
   auto credentials = resolve_credentials(d);
   if (!credentials) {
-    return fail(config->path + ": " + credentials.error().short_code + ": " +
-                    credentials.error().message,
-                kExitFatal);
+    return fail(
+        config->path + ": " + credentials.error().short_code + ": " + credentials.error().message,
+        kExitFatal);
   }
   // The lock comes first, so a second instance is refused by name rather than by an
   // "address in use" from the ports the first one holds.
@@ -103,10 +118,14 @@ int main(int argc, char** argv) {
   }
   common::ConfigLoad load = daemon::load_and_check(opts->config_path);
   if (opts->test_config) return daemon::test_config(opts->config_path, load);
+  if (opts->signal_name) {
+    return daemon::send_signal(daemon::pidfile_setting(opts->config_path, load),
+                               *opts->signal_name);
+  }
   if (!load.ok()) {
-    for (const auto& p : load.problems) std::fprintf(stderr, "%s\n", p.to_string().c_str());
+    for (const auto& p : load.problems)
+      std::fprintf(stderr, "%s\n", p.to_string().c_str());
     return 2;
   }
-  if (opts->signal_name) return daemon::send_signal(*load.config, *opts->signal_name);
   return daemon::start(*opts, load.config);
 }

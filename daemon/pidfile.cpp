@@ -25,9 +25,9 @@ common::Result<Pidfile> Pidfile::acquire(const std::string& path) {
     if (err != EWOULDBLOCK) return sys_error("flock(\"" + path + "\") failed", err);
     std::string holder;
     if (auto pid = read_pid(path); pid.ok()) holder = " (pid " + std::to_string(pid.value()) + ")";
-    return common::make_error(common::Errc::internal, "pidfile",
-                              "another sluiced is already running" + holder + ": pidfile \"" +
-                                  path + "\" is locked");
+    return common::make_error(
+        common::Errc::internal, "pidfile",
+        "another sluiced is already running" + holder + ": pidfile \"" + path + "\" is locked");
   }
   Pidfile p;
   p.path_ = path;

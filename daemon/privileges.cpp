@@ -55,7 +55,8 @@ common::Result<Credentials> resolve_credentials(const common::DaemonConfig& daem
 
 common::Result<void> drop_privileges(const Credentials& c) {
   if (!c.change) return {};
-  if (initgroups(c.user.c_str(), c.gid) != 0) return failed("initgroups(\"" + c.user + "\")", errno);
+  if (initgroups(c.user.c_str(), c.gid) != 0)
+    return failed("initgroups(\"" + c.user + "\")", errno);
   if (setgid(c.gid) != 0) return failed("setgid(" + std::to_string(c.gid) + ")", errno);
   if (setuid(c.uid) != 0) return failed("setuid(" + std::to_string(c.uid) + ")", errno);
   if (c.uid != 0 && setuid(0) == 0) {

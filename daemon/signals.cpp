@@ -9,15 +9,20 @@ sigset_t block_all_signals() {
   return old;
 }
 
-void restore_signal_mask(const sigset_t& mask) { sigprocmask(SIG_SETMASK, &mask, nullptr); }
+void restore_signal_mask(const sigset_t& mask) {
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
+}
 
 void reset_signals_for_worker() {
-  for (int signo : kSupervisorSignals) signal(signo, SIG_DFL);
+  for (int signo : kSupervisorSignals)
+    signal(signo, SIG_DFL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
 }
 
-void ignore_sigpipe() { signal(SIGPIPE, SIG_IGN); }
+void ignore_sigpipe() {
+  signal(SIGPIPE, SIG_IGN);
+}
 
 }  // namespace sluice::daemon

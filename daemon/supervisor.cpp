@@ -307,7 +307,8 @@ void Supervisor::reload() {
   SLOG_INFO(kModule, "reloading %s", config_->path.c_str());
   common::ConfigLoad load = load_and_check(config_->path);
   if (!load.ok()) {
-    for (const auto& p : load.problems) SLOG_ERROR(kModule, "%s", p.to_string().c_str());
+    for (const auto& p : load.problems)
+      SLOG_ERROR(kModule, "%s", p.to_string().c_str());
     SLOG_ERROR(kModule, "reload aborted: keeping the running configuration");
     return;
   }
@@ -323,7 +324,8 @@ void Supervisor::reload() {
     if (listeners_.contains(key)) continue;
     if (auto fd = listeners_.open(key); !fd) {
       SLOG_ERROR(kModule, "%s; reload aborted", fd.error().message.c_str());
-      for (const auto& k : opened) listeners_.close(k);
+      for (const auto& k : opened)
+        listeners_.close(k);
       return;
     }
     opened.push_back(key);
@@ -331,20 +333,23 @@ void Supervisor::reload() {
   const common::DaemonConfig& d = load.config->daemon;
   if (d.error_log != config_->daemon.error_log || d.log_level != config_->daemon.log_level) {
     std::string error;
-    if (!common::log::open(d.error_log, d.log_level, error)) SLOG_ERROR(kModule, "%s", error.c_str());
+    if (!common::log::open(d.error_log, d.log_level, error))
+      SLOG_ERROR(kModule, "%s", error.c_str());
     if (credentials->change) common::log::chown_file(credentials->uid, credentials->gid);
   }
   // New workers first, then retire the old ones: a port in both configs always has a worker
   // accepting on the socket it never stopped listening on.
   std::vector<Child*> old;
-  for (auto& c : children_) old.push_back(c.get());
+  for (auto& c : children_)
+    old.push_back(c.get());
   config_ = load.config;
   credentials_ = *credentials;
   for (size_t i = 0; i < config_->listeners.size(); ++i) {
     children_.push_back(make_child(config_, i));
     spawn(*children_.back());
   }
-  for (Child* c : old) retire(*c, SIGTERM, c->config->daemon.shutdown_timeout);
+  for (Child* c : old)
+    retire(*c, SIGTERM, c->config->daemon.shutdown_timeout);
   close_unused_listeners();
   SLOG_INFO(kModule, "reloaded: %zu listeners", config_->listeners.size());
 }
@@ -356,7 +361,8 @@ void Supervisor::stop(int signo) {
   SLOG_INFO(kModule, "%s: stopping %zu workers", immediate ? "quit" : "graceful stop",
             children_.size());
   std::vector<Child*> all;
-  for (auto& c : children_) all.push_back(c.get());
+  for (auto& c : children_)
+    all.push_back(c.get());
   for (Child* c : all) {
     if (immediate && c->state == ChildState::retiring) {
       kill(c->pid, SIGQUIT);

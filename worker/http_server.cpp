@@ -28,19 +28,30 @@ uint64_t elapsed_us(const RequestCtx& ctx) {
 // htparser's error names are not for clients.
 const char* describe_parse_error(htpparse_error err) {
   switch (err) {
-    case htparse_error_too_big: return "request line or header too long";
-    case htparse_error_inval_method: return "unknown request method";
-    case htparse_error_inval_reqline: return "malformed request line";
-    case htparse_error_inval_schema: return "malformed URL scheme";
-    case htparse_error_inval_proto: return "unknown protocol";
-    case htparse_error_inval_ver: return "unsupported HTTP version";
-    case htparse_error_inval_chunk_sz: return "malformed chunk size";
-    case htparse_error_inval_chunk: return "malformed chunk";
-    default: return "malformed header";
+    case htparse_error_too_big:
+      return "request line or header too long";
+    case htparse_error_inval_method:
+      return "unknown request method";
+    case htparse_error_inval_reqline:
+      return "malformed request line";
+    case htparse_error_inval_schema:
+      return "malformed URL scheme";
+    case htparse_error_inval_proto:
+      return "unknown protocol";
+    case htparse_error_inval_ver:
+      return "unsupported HTTP version";
+    case htparse_error_inval_chunk_sz:
+      return "malformed chunk size";
+    case htparse_error_inval_chunk:
+      return "malformed chunk";
+    default:
+      return "malformed header";
   }
 }
 
-RequestCtx* ctx_of(evhtp_request_t* req) { return static_cast<RequestCtx*>(req->cbarg); }
+RequestCtx* ctx_of(evhtp_request_t* req) {
+  return static_cast<RequestCtx*>(req->cbarg);
+}
 
 // libevhtp only resumes a paused connection when asked; a 413 sent from a hook pauses it,
 // so resume on the next loop turn (after the hook has returned) to flush and close it.
@@ -116,9 +127,9 @@ void HttpServer::finish_connection(evhtp_connection_t* conn) {
   if (err == htparse_error_none) return;
   RequestCtx* ctx = conn->request != nullptr ? ctx_of(conn->request) : nullptr;
   if (ctx != nullptr && ctx->replied()) return;  // our own hook answered (413)
-  common::Error error = common::make_error(
-      common::Errc::bad_request, "bad_request",
-      std::string("malformed HTTP request: ") + describe_parse_error(err));
+  common::Error error =
+      common::make_error(common::Errc::bad_request, "bad_request",
+                         std::string("malformed HTTP request: ") + describe_parse_error(err));
   std::string body = common::error_body(error);
   std::string head =
       "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -128,8 +139,8 @@ void HttpServer::finish_connection(evhtp_connection_t* conn) {
   // anyone but itself, so write directly; skip it if earlier responses are still queued.
   if (evbuffer_get_length(bufferevent_get_output(conn->bev)) != 0) return;
   std::string reply = head + body;
-  ssize_t sent = send(bufferevent_getfd(conn->bev), reply.data(), reply.size(),
-                      MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t sent =
+      send(bufferevent_getfd(conn->bev), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   if (sent < 0) return;
   if (ctx != nullptr) {
     ctx->status_ = 400;  // counted when libevhtp frees the request, right after this hook
@@ -169,9 +180,9 @@ evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
   if (htparser_get_major(parser) != 1 || htparser_get_minor(parser) > 1) {
     htparser_set_major(parser, 1);
     htparser_set_minor(parser, 1);
-    return reject_in_hook(ctx, common::make_error(common::Errc::http_version,
-                                                  "http_version_not_supported",
-                                                  "only HTTP/1.0 and HTTP/1.1 are served"));
+    return reject_in_hook(
+        ctx, common::make_error(common::Errc::http_version, "http_version_not_supported",
+                                "only HTTP/1.0 and HTTP/1.1 are served"));
   }
   const char* length = ctx.header("Content-Length");
   if (length == nullptr) return EVHTP_RES_OK;
@@ -237,8 +248,8 @@ void HttpServer::dispatch(RequestCtx& ctx) {
     send_error(ctx, common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
                                        "this resource does not accept that method"));
   } else if (match.route == nullptr) {
-    send_error(ctx, common::make_error(common::Errc::not_found, "not_found",
-                                       "no resource at this path"));
+    send_error(
+        ctx, common::make_error(common::Errc::not_found, "not_found", "no resource at this path"));
   } else {
     ctx.params_ = std::move(match.params);
     guard("request handler", ctx, [&] { match.route->handler(ctx); });

@@ -27,9 +27,8 @@ const char* RequestCtx::header(const char* name) const {
 
 void RequestCtx::add_header(std::string_view name, std::string_view value) {
   if (req_ == nullptr) return;
-  evhtp_headers_add_header(
-      req_->headers_out,
-      evhtp_header_new(std::string(name).c_str(), std::string(value).c_str(), 1, 1));
+  evhtp_headers_add_header(req_->headers_out, evhtp_header_new(std::string(name).c_str(),
+                                                               std::string(value).c_str(), 1, 1));
 }
 
 void RequestCtx::reply(int status, std::string_view content_type, std::string_view body) {

@@ -18,7 +18,9 @@ using Handler = std::function<void(RequestCtx&)>;
 
 // Bit per htp_method; kAnyMethod accepts everything.
 using MethodSet = uint32_t;
-constexpr MethodSet method_bit(htp_method m) { return 1u << static_cast<unsigned>(m); }
+constexpr MethodSet method_bit(htp_method m) {
+  return 1u << static_cast<unsigned>(m);
+}
 constexpr MethodSet kAnyMethod = ~0u;
 
 struct Route {
@@ -33,7 +35,7 @@ struct Route {
 struct RouteMatch {
   const Route* route = nullptr;  // null: no route for this path
   std::vector<std::string> params;
-  MethodSet allowed = 0;         // methods of the routes whose pattern matched (for 405 Allow)
+  MethodSet allowed = 0;  // methods of the routes whose pattern matched (for 405 Allow)
 };
 
 class Router {

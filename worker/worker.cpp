@@ -46,7 +46,8 @@ common::Result<void> Worker::init() {
   modules_ = make_modules(listen().modules);
   for (auto& m : modules_) {
     auto it = config().module_sections.find(std::string(m->name()));
-    auto configured = m->configure(it != config().module_sections.end() ? it->second : YAML::Node());
+    auto configured =
+        m->configure(it != config().module_sections.end() ? it->second : YAML::Node());
     if (!configured) return configured.error();
     m->add_routes(router_);
   }
@@ -115,11 +116,12 @@ void Worker::begin_drain() {
   SLOG_INFO(kModule, "graceful stop: %llu requests in flight",
             static_cast<unsigned long long>(http_->in_flight()));
   http_->drain();
-  for (auto& m : modules_) m->drain();
+  for (auto& m : modules_)
+    m->drain();
   auto now = std::chrono::steady_clock::now();
   drain_deadline_ = now + config().daemon.shutdown_timeout;
-  drain_fresh_deadline_ =
-      now + std::min<std::chrono::milliseconds>(kFreshConnectionGrace, config().daemon.shutdown_timeout);
+  drain_fresh_deadline_ = now + std::min<std::chrono::milliseconds>(
+                                    kFreshConnectionGrace, config().daemon.shutdown_timeout);
   drain_timer_.reset(event_new(
       base(), -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->check_drained(); }, this));

@@ -18,7 +18,7 @@ struct WorkerLaunch {
   int listen_fd = -1;         // bound and listening, inherited from the supervisor
   common::StatsSegment* stats = nullptr;
   int slot = -1;
-  sigset_t signal_mask{};     // restored once the worker's own signal events exist
+  sigset_t signal_mask{};  // restored once the worker's own signal events exist
 };
 
 // Runs a worker to completion and returns its exit code: 0 after a clean stop, 1 on a

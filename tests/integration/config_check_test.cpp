@@ -40,7 +40,8 @@ BOOST_AUTO_TEST_CASE(every_problem_is_printed_with_its_position) {
       file + ":9:33: listen[1].port: port 8000 on 127.0.0.1 is already used by listen[0]",
       file + ":10:1: surprise: unknown key",
   };
-  for (const auto& line : expected) BOOST_TEST(r.output.find(line) != std::string::npos, line + "\n---\n" + r.output);
+  for (const auto& line : expected)
+    BOOST_TEST(r.output.find(line) != std::string::npos, line + "\n---\n" + r.output);
   BOOST_TEST(r.output.find("test failed") != std::string::npos);
 }
 

@@ -24,12 +24,12 @@ inline std::string daemon_yaml(const TempDir& dir, const std::string& extra = ""
 
 inline std::string ports_list(const std::vector<uint16_t>& ports) {
   std::string s = "[";
-  for (size_t i = 0; i < ports.size(); ++i) s += (i ? ", " : "") + std::to_string(ports[i]);
+  for (size_t i = 0; i < ports.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(ports[i]);
   return s + "]";
 }
 
-inline std::string listen_yaml(const std::vector<uint16_t>& ports,
-                               const std::string& extra = "") {
+inline std::string listen_yaml(const std::vector<uint16_t>& ports, const std::string& extra = "") {
   return "listen:\n  - address: 127.0.0.1\n    ports: " + ports_list(ports) +
          "\n    modules: [stats]\n" + extra;
 }

@@ -28,7 +28,9 @@ struct Server {
   void check_alive() { BOOST_TEST(stats_pid(port) == pid); }
 };
 
-std::string status_line(const std::string& raw) { return raw.substr(0, raw.find("\r\n")); }
+std::string status_line(const std::string& raw) {
+  return raw.substr(0, raw.find("\r\n"));
+}
 std::string body_of(const std::string& raw) {
   size_t at = raw.find("\r\n\r\n");
   return at == std::string::npos ? "" : raw.substr(at + 4);
@@ -70,8 +72,8 @@ BOOST_AUTO_TEST_CASE(unknown_http_versions_get_505) {
 
 BOOST_AUTO_TEST_CASE(a_body_over_the_limit_gets_413_and_nothing_breaks) {
   std::string ten_mb(10 * 1000 * 1000, 'x');
-  HttpResponse r = http(HttpRequest{"POST", port, "/stats", ten_mb,
-                                    {{"Content-Type", "application/octet-stream"}}, 10s, true});
+  HttpResponse r = http(HttpRequest{
+      "POST", port, "/stats", ten_mb, {{"Content-Type", "application/octet-stream"}}, 10s, true});
   check_error_body(r, 413, "body_too_large");
   BOOST_TEST(r.header("connection") == "close");
   // The same with Expect: 100-continue, as curl and PHP send for large bodies: the 413
@@ -79,14 +81,16 @@ BOOST_AUTO_TEST_CASE(a_body_over_the_limit_gets_413_and_nothing_breaks) {
   r = http(HttpRequest{"POST", port, "/stats", ten_mb, {{"Expect", "100-continue"}}, 10s, true});
   check_error_body(r, 413, "body_too_large");
   // Declared length only, body never sent.
-  std::string raw = raw_exchange(port, "POST /stats HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n", 3s);
+  std::string raw =
+      raw_exchange(port, "POST /stats HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n", 3s);
   BOOST_TEST(status_line(raw) == "HTTP/1.1 413 Entity Too Large", raw);
   check_alive();
 }
 
 BOOST_AUTO_TEST_CASE(a_chunked_body_over_the_limit_gets_413) {
   std::string request = "POST /stats HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
-  for (int i = 0; i < 5; ++i) request += "4000\r\n" + std::string(0x4000, 'y') + "\r\n";
+  for (int i = 0; i < 5; ++i)
+    request += "4000\r\n" + std::string(0x4000, 'y') + "\r\n";
   request += "0\r\n\r\n";
   std::string raw = raw_exchange(port, request, 3s);
   BOOST_TEST(status_line(raw) == "HTTP/1.1 413 Entity Too Large", raw.substr(0, 200));
@@ -114,9 +118,11 @@ BOOST_AUTO_TEST_CASE(unknown_paths_get_a_json_404) {
 
 BOOST_AUTO_TEST_CASE(pipelined_requests_are_all_answered) {
   std::string one = "GET /stats HTTP/1.1\r\nHost: t\r\n\r\n";
-  std::string raw = raw_exchange(port, one + one + one + "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3s);
+  std::string raw = raw_exchange(
+      port, one + one + one + "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 3s);
   size_t answers = 0;
-  for (size_t at = 0; (at = raw.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at) ++answers;
+  for (size_t at = 0; (at = raw.find("HTTP/1.1 200 OK", at)) != std::string::npos; ++at)
+    ++answers;
   BOOST_TEST(answers == 4u);
   check_alive();
 }

@@ -44,17 +44,18 @@ BOOST_AUTO_TEST_CASE(commands_flow_while_up_and_are_refused_while_down) {
   common::EventBasePtr base(event_base_new());
   worker::RedisConnection conn(base.get(), config_for(redis));
   conn.start();
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return conn.up(); }, 5s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return conn.up(); }, 5s));
 
   std::string got;
   bool answered = false;
-  BOOST_REQUIRE(conn.command({"SET", "k", std::string("v\0w", 3)}, [&](redisReply* r) {
-    answered = r != nullptr;
-  }));
+  BOOST_REQUIRE(conn.command({"SET", "k", std::string("v\0w", 3)},
+                             [&](redisReply* r) { answered = r != nullptr; }));
   BOOST_REQUIRE(conn.command({"GET", "k"}, [&](redisReply* r) {
     if (r != nullptr && r->type == REDIS_REPLY_STRING) got.assign(r->str, r->len);
   }));
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return !got.empty(); }, 2s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return !got.empty(); }, 2s));
   BOOST_TEST(answered);
   BOOST_TEST(got == std::string("v\0w", 3));  // binary safe
 
@@ -66,19 +67,23 @@ BOOST_AUTO_TEST_CASE(commands_flow_while_up_and_are_refused_while_down) {
     ++calls;
     got_null = r == nullptr;
   });
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return !conn.up(); }, 5s));
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return calls > 0; }, 2s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return !conn.up(); }, 5s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return calls > 0; }, 2s));
   BOOST_TEST(calls == 1);
   BOOST_TEST(got_null);
   BOOST_TEST(!conn.command({"PING"}, [](redisReply*) {}));
 
   redis.start();
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return conn.up(); }, 10s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return conn.up(); }, 10s));
   got.clear();
   BOOST_REQUIRE(conn.command({"PING"}, [&](redisReply* r) {
     if (r != nullptr) got = r->str;
   }));
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return !got.empty(); }, 2s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return !got.empty(); }, 2s));
   BOOST_TEST(got == "PONG");
 }
 
@@ -92,10 +97,12 @@ BOOST_AUTO_TEST_CASE(auth_and_select_run_on_connect) {
   c.db = 3;
   worker::RedisConnection conn(base.get(), c);
   conn.start();
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return conn.up(); }, 5s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return conn.up(); }, 5s));
   bool set = false;
   BOOST_REQUIRE(conn.command({"SET", "in-db-3", "1"}, [&](redisReply* r) { set = r != nullptr; }));
-  BOOST_REQUIRE(loop_until(base.get(), [&] { return set; }, 2s));
+  BOOST_REQUIRE(loop_until(
+      base.get(), [&] { return set; }, 2s));
   std::string reply = redis.command("AUTH s3cret");
   BOOST_TEST(reply == "+OK\r\n");
 }
@@ -109,5 +116,6 @@ BOOST_AUTO_TEST_CASE(a_wrong_password_keeps_it_down) {
   c.password = "wrong";
   worker::RedisConnection conn(base.get(), c);
   conn.start();
-  BOOST_TEST(!loop_until(base.get(), [&] { return conn.up(); }, 1s));
+  BOOST_TEST(!loop_until(
+      base.get(), [&] { return conn.up(); }, 1s));
 }

@@ -62,7 +62,8 @@ BOOST_AUTO_TEST_CASE(sighup_removing_a_port_closes_it) {
   BOOST_REQUIRE(s.wait_ready({a, b}));
   s.write_config(config_for(dir, {a}));
   s.signal(SIGHUP);
-  for (int i = 0; i < 100 && port_open(b); ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 100 && port_open(b); ++i)
+    std::this_thread::sleep_for(50ms);
   BOOST_TEST(!port_open(b));
   BOOST_TEST(http_get(a, "/stats").status == 200);
   BOOST_TEST(s.wait_workers(1).size() == 1u);
@@ -128,7 +129,8 @@ BOOST_AUTO_TEST_CASE(sighup_under_load_refuses_nothing) {
   BOOST_TEST(failed.load() == 0, first_failure);
   BOOST_TEST(ok.load() > 100);
   size_t reloads = 0;
-  for (size_t at = 0; (at = s.log().find("reloaded:", at)) != std::string::npos; ++at) ++reloads;
+  for (size_t at = 0; (at = s.log().find("reloaded:", at)) != std::string::npos; ++at)
+    ++reloads;
   BOOST_TEST(reloads == 5u);
 }
 
@@ -141,7 +143,8 @@ BOOST_AUTO_TEST_CASE(sigusr1_reopens_the_log_after_a_rename) {
   std::string log = dir.file("error.log");
   BOOST_REQUIRE(std::rename(log.c_str(), dir.file("error.log.1").c_str()) == 0);
   s.signal(SIGUSR1);
-  for (int i = 0; i < 100 && !dir.exists("error.log"); ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 100 && !dir.exists("error.log"); ++i)
+    std::this_thread::sleep_for(20ms);
   BOOST_REQUIRE(dir.exists("error.log"));
   // The supervisor writes to the new file...
   BOOST_TEST(dir.read("error.log").find("log reopened") != std::string::npos);

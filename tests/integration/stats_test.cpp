@@ -3,10 +3,10 @@
 // connection's state shows in the worker object and follows a real redis-server.
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <iterator>
-#include <chrono>
 #include <thread>
 
 #include "tests/integration/fixtures.h"
@@ -70,12 +70,23 @@ BOOST_AUTO_TEST_CASE(stats_has_statelessds_keys_and_types) {
   BOOST_REQUIRE_EQUAL(r.status, 200);
   BOOST_TEST(r.header("content-type") == "application/json");
   rapidjson::Document doc = parse_json(r.body);
-  const char* keys[] = {"host",       "port",         "timestamp",        "requests",
-                        "block",      "context_switches", "cpu_time",     "memory_usage",
-                        "page_faults", "page_size",   "signals_received", "swap_outs",
-                        "connections", "worker"};
+  const char* keys[] = {"host",
+                        "port",
+                        "timestamp",
+                        "requests",
+                        "block",
+                        "context_switches",
+                        "cpu_time",
+                        "memory_usage",
+                        "page_faults",
+                        "page_size",
+                        "signals_received",
+                        "swap_outs",
+                        "connections",
+                        "worker"};
   BOOST_TEST(doc.MemberCount() == std::size(keys));
-  for (const char* k : keys) BOOST_TEST(doc.HasMember(k), k);
+  for (const char* k : keys)
+    BOOST_TEST(doc.HasMember(k), k);
   BOOST_TEST(doc["host"].IsString());
   BOOST_TEST(doc["port"].GetInt() == port);
   BOOST_TEST(std::abs(doc["timestamp"].GetInt64() - static_cast<int64_t>(time(nullptr))) <= 2);
@@ -104,7 +115,8 @@ BOOST_AUTO_TEST_CASE(fleet_sums_every_worker) {
   BOOST_REQUIRE(s.wait_ready(ports));
   // 1, 2 and 3 extra requests on the three workers.
   for (size_t i = 0; i < ports.size(); ++i) {
-    for (size_t n = 0; n <= i; ++n) BOOST_TEST(http_get(ports[i], "/missing").status == 404);
+    for (size_t n = 0; n <= i; ++n)
+      BOOST_TEST(http_get(ports[i], "/missing").status == 404);
   }
   std::this_thread::sleep_for(1100ms);  // let every worker publish its rusage once more
   HttpResponse r = http_get(ports[0], "/stats/fleet");
@@ -144,8 +156,9 @@ BOOST_AUTO_TEST_CASE(redis_state_follows_the_server) {
   TempDir dir;
   RedisServer redis(dir.file("redis"));
   uint16_t port = free_port();
-  std::string yaml = daemon_yaml(dir) + "redis: { host: 127.0.0.1, port: " +
-                     std::to_string(redis.port()) + " }\n" + listen_yaml({port});
+  std::string yaml = daemon_yaml(dir) +
+                     "redis: { host: 127.0.0.1, port: " + std::to_string(redis.port()) + " }\n" +
+                     listen_yaml({port});
   Sluiced s(dir, yaml);
   s.start();
   BOOST_REQUIRE(s.wait_ready({port}));

@@ -25,7 +25,8 @@ const std::vector<Entry>& entries() {
 
 std::vector<std::string> known_modules() {
   std::vector<std::string> names;
-  for (const auto& e : entries()) names.emplace_back(e.name);
+  for (const auto& e : entries())
+    names.emplace_back(e.name);
   return names;
 }
 
@@ -33,7 +34,8 @@ std::vector<std::unique_ptr<Module>> make_modules(const std::vector<std::string>
   std::vector<std::unique_ptr<Module>> modules;
   for (const auto& e : entries()) {
     bool wanted = names.empty();
-    for (const auto& n : names) wanted = wanted || n == e.name;
+    for (const auto& n : names)
+      wanted = wanted || n == e.name;
     if (wanted) modules.push_back(e.make());
   }
   return modules;

@@ -29,7 +29,8 @@ struct Figures {
 
   static Figures load(const common::WorkerSlot& s) {
     Figures f;
-    for (size_t i = 0; i < f.methods.size(); ++i) f.methods[i] = s.methods[i].load(kRelaxed);
+    for (size_t i = 0; i < f.methods.size(); ++i)
+      f.methods[i] = s.methods[i].load(kRelaxed);
     for (size_t i = 0; i < f.responses.size(); ++i) {
       f.responses[i] = s.responses[i].load(kRelaxed);
     }
@@ -53,8 +54,10 @@ struct Figures {
 
   // Sums another worker's figures, read once, so totals always match the rows shown.
   void merge(const Figures& o) {
-    for (size_t i = 0; i < methods.size(); ++i) methods[i] += o.methods[i];
-    for (size_t i = 0; i < responses.size(); ++i) responses[i] += o.responses[i];
+    for (size_t i = 0; i < methods.size(); ++i)
+      methods[i] += o.methods[i];
+    for (size_t i = 0; i < responses.size(); ++i)
+      responses[i] += o.responses[i];
     processing_time_us += o.processing_time_us;
     user_us += o.user_us;
     system_us += o.system_us;
@@ -166,8 +169,10 @@ common::Result<void> StatsModule::configure(const YAML::Node& section) {
 
 void StatsModule::add_routes(Router& router) {
   MethodSet get = method_bit(htp_method_GET) | method_bit(htp_method_HEAD);
-  router.add("/stats", get, [this](RequestCtx& ctx) { serve_stats(ctx); }, "stats");
-  router.add("/stats/fleet", get, [this](RequestCtx& ctx) { serve_fleet(ctx); }, "stats");
+  router.add(
+      "/stats", get, [this](RequestCtx& ctx) { serve_stats(ctx); }, "stats");
+  router.add(
+      "/stats/fleet", get, [this](RequestCtx& ctx) { serve_fleet(ctx); }, "stats");
 }
 
 common::Result<void> StatsModule::start(Worker& worker) {
@@ -188,7 +193,8 @@ void StatsModule::serve_stats(RequestCtx& ctx) {
   write_rusage(w, f);
   w.Key("connections");
   w.StartObject();
-  for (const auto& m : worker_->modules()) m->report_connections(w);
+  for (const auto& m : worker_->modules())
+    m->report_connections(w);
   w.EndObject();
   w.Key("worker");
   write_worker(w, own, f);

@@ -29,7 +29,8 @@ std::string temp_path(const char* name) {
 
 BOOST_AUTO_TEST_CASE(line_has_pid_time_level_module_message) {
   std::string line = log::format_line(log::Level::warn, "supervisor", "worker 12 exited");
-  std::regex shape(R"(\[\d+\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} WARN supervisor: worker 12 exited)");
+  std::regex shape(
+      R"(\[\d+\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} WARN supervisor: worker 12 exited)");
   BOOST_TEST(std::regex_match(line, shape), line);
   BOOST_TEST(line.find("[" + std::to_string(getpid()) + "]") == 0u);
 }

@@ -26,7 +26,8 @@ Router sample() {
 BOOST_AUTO_TEST_CASE(exact_routes_come_before_patterns_and_catch_alls_last) {
   Router r = sample();
   std::vector<std::string> order;
-  for (const auto& route : r.routes()) order.push_back(route.pattern);
+  for (const auto& route : r.routes())
+    order.push_back(route.pattern);
   std::vector<std::string> expected = {"/stats", "/stats/fleet", "/q/*", "/files/**", "/*/*/*"};
   BOOST_TEST(order == expected, boost::test_tools::per_element());
 }
@@ -88,10 +89,13 @@ BOOST_AUTO_TEST_CASE(a_later_route_can_take_a_method_an_earlier_one_refused) {
 // here in review.
 BOOST_AUTO_TEST_CASE(registry_route_table) {
   Router r;
-  for (auto& m : make_modules({})) m->add_routes(r);
+  for (auto& m : make_modules({}))
+    m->add_routes(r);
   std::vector<std::string> table;
-  for (const auto& route : r.routes()) table.push_back(route.module + " " + route.pattern);
+  for (const auto& route : r.routes())
+    table.push_back(route.module + " " + route.pattern);
   std::vector<std::string> expected = {"stats /stats", "stats /stats/fleet"};
   BOOST_TEST(table == expected, boost::test_tools::per_element());
-  BOOST_TEST(known_modules() == std::vector<std::string>{"stats"}, boost::test_tools::per_element());
+  BOOST_TEST(known_modules() == std::vector<std::string>{"stats"},
+             boost::test_tools::per_element());
 }
