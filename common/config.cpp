@@ -285,9 +285,9 @@ bool Parser::walk(const YAML::Node& node, const std::string& path, bool allow_nu
 
 void Parser::parse(const std::string& text, Config& config) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) return add(documents[1], "yaml", "only one document is allowed");
-    parse_root(documents.empty() ? YAML::Node() : documents[0], config);
+    // Load(), not LoadAll(): yaml-cpp 0.7's LoadAll() never consumes a top-level ","
+    // and builds empty documents until memory runs out.
+    parse_root(YAML::Load(text), config);
   } catch (const YAML::Exception& e) {
     // A syntax error (ParserException) lands here with its mark. Every expected conversion
     // is checked in read(); anything else from yaml-cpp is still a problem, not a crash.

@@ -264,14 +264,7 @@ void HttpServer::dispatch(RequestCtx& ctx) {
   }
 }
 
-void HttpServer::settle(RequestCtx& ctx) {
-  if (ctx.settled_) return;
-  ctx.settled_ = true;
-  --in_flight_;
-}
-
 void HttpServer::after_reply(RequestCtx& ctx) {
-  settle(ctx);
   if (in_dispatch_ || in_hook_ || ctx.raw() == nullptr) return;
   // An asynchronous reply: same pipelining kick as in dispatch().
   evhtp_request_pause(ctx.raw());
@@ -287,7 +280,7 @@ evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {
 
 void HttpServer::finish_request(RequestCtx& ctx) {
   if (ctx.replied()) slot_.count_response(ctx.status(), elapsed_us(ctx));
-  settle(ctx);
+  --in_flight_;
   ctx.req_ = nullptr;
   ctx.release();
 }

@@ -31,7 +31,8 @@ class HttpServer {
   // Stops accepting; requests in flight carry on and answer with Connection: close.
   void drain();
   bool draining() const { return draining_; }
-  // Requests whose headers have started and that have not been answered yet.
+  // Requests whose headers have started and whose response has not been fully written yet
+  // (libevhtp frees a request once its response is flushed).
   uint64_t in_flight() const { return in_flight_; }
   // Connections accepted that have not sent a request yet. A drain waits a little for them:
   // their request is usually already on the wire.
@@ -58,8 +59,6 @@ class HttpServer {
   common::Error too_large_error() const;
   void dispatch(RequestCtx& ctx);
   void finish_request(RequestCtx& ctx);
-  // Takes the request out of in_flight_ once: when it is answered or freed unanswered.
-  void settle(RequestCtx& ctx);
 
   event_base* base_;
   const common::ListenConfig& listen_;

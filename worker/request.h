@@ -54,7 +54,6 @@ class RequestCtx {
   htp_method method_ = htp_method_UNKNOWN;
   int refs_ = 1;  // the evhtp request's own reference
   int status_ = 0;
-  bool settled_ = false;
   uint64_t body_bytes_ = 0;
   std::vector<std::string> params_;
   std::chrono::steady_clock::time_point started_;

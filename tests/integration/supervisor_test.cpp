@@ -124,10 +124,12 @@ BOOST_AUTO_TEST_CASE(worker_exiting_with_2_is_not_respawned) {
   Sluiced s(dir, basic_config(dir, {doomed, other}, "  working_directory: " + workdir + "\n"));
   s.start();
   BOOST_REQUIRE(s.wait_ready({doomed, other}));
-  // The next worker to start cannot chdir() and exits with 2.
-  BOOST_REQUIRE(rmdir(workdir.c_str()) == 0);
+  // Both workers are past their chdir() once they serve; the next one to start cannot
+  // chdir() and exits with 2.
   pid_t victim = stats_pid(doomed);
   BOOST_REQUIRE(victim > 0);
+  BOOST_REQUIRE(stats_pid(other) > 0);
+  BOOST_REQUIRE(rmdir(workdir.c_str()) == 0);
   kill(victim, SIGKILL);
   std::this_thread::sleep_for(1500ms);  // the respawn after 100 ms fails; nothing after that
   std::string log = s.log();
