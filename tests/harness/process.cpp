@@ -74,31 +74,13 @@ constexpr int kMaxWatchedGroups = 1024;
   _exit(0);
 }
 
-// Children of this process that are zombies, from /proc (ppid and state fields of stat).
+// Children of this process that are zombies.
 std::vector<pid_t> zombie_children() {
   std::vector<pid_t> out;
   pid_t self = getpid();
-  DIR* proc = opendir("/proc");
-  if (!proc) return out;
-  while (dirent* e = readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) continue;
-    char buf[512];
-    ssize_t n = read(fd.get(), buf, sizeof buf - 1);
-    if (n <= 0) continue;
-    buf[n] = '\0';
-    const char* paren = std::strrchr(buf, ')');
-    if (!paren || paren[1] == '\0' || paren[2] == '\0') continue;
-    char state = paren[2];
-    long ppid = std::strtol(paren + 4, nullptr, 10);
-    if (ppid == self && state == 'Z') out.push_back(static_cast<pid_t>(pid));
+  for (const ProcStat& p : list_processes()) {
+    if (p.ppid == self && p.state == 'Z') out.push_back(p.pid);
   }
-  closedir(proc);
   return out;
 }
 
@@ -300,8 +282,45 @@ pid_t spawn(const SpawnOptions& options) {
   return pid;
 }
 
+std::vector<ProcStat> list_processes() {
+  std::vector<ProcStat> out;
+  DIR* proc = opendir("/proc");
+  if (!proc) return out;
+  while (dirent* e = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) continue;
+    char buf[512];
+    ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    const char* paren = std::strrchr(buf, ')');  // comm may hold spaces and parentheses
+    if (!paren || std::strlen(paren) < 4) continue;
+    ProcStat p;
+    p.pid = static_cast<pid_t>(pid);
+    p.state = paren[2];
+    char* next = nullptr;
+    p.ppid = static_cast<pid_t>(std::strtol(paren + 4, &next, 10));
+    p.pgid = static_cast<pid_t>(std::strtol(next, nullptr, 10));
+    out.push_back(p);
+  }
+  closedir(proc);
+  return out;
+}
+
 void kill_group_and_reap(pid_t pgid, pid_t pid) {
-  if (pgid > 0) kill(-pgid, SIGKILL);
+  if (pgid > 0 && pid > 0) {
+    kill(-pgid, SIGKILL);  // the unreaped leader keeps the pgid ours
+  } else if (pgid > 0) {
+    pid_t self = getpid();
+    for (const ProcStat& p : list_processes()) {
+      if (p.pgid == pgid && p.ppid == self) kill(p.pid, SIGKILL);
+    }
+  }
   if (pid > 0) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

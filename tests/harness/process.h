@@ -36,8 +36,21 @@ struct SpawnOptions {
 pid_t spawn(const SpawnOptions& options);
 
 // SIGKILLs the group, then reaps `pid` (blocking), unregisters the group and reaps orphaned
-// zombies. For a child whose exit was already reaped, pass pid = -1.
+// zombies. For a child whose exit was already reaped, pass pid = -1: then only the group's
+// members that were reparented to this process are killed, one by one. (pid_max is 32768 on
+// the test machines: once its leader is reaped and the group is empty, a pgid can belong to
+// another test's processes within seconds, so it must never be signalled as a group again.)
 void kill_group_and_reap(pid_t pgid, pid_t pid);
+
+// One line of /proc/<pid>/stat.
+struct ProcStat {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  char state = '?';
+};
+// Every process visible in /proc.
+std::vector<ProcStat> list_processes();
 
 // waitpid with a deadline (polls). Returns true and sets *status when `pid` was reaped.
 bool wait_pid(pid_t pid, int* status, std::chrono::milliseconds timeout);

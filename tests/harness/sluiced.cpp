@@ -20,18 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// ppid and state from /proc/<pid>/stat; false if the process is gone.
-bool read_stat(pid_t pid, pid_t* ppid, char* state) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  std::size_t paren = line.rfind(')');  // comm may contain spaces and parentheses
-  if (paren == std::string::npos || paren + 4 >= line.size()) return false;
-  *state = line[paren + 2];
-  *ppid = static_cast<pid_t>(std::strtol(line.c_str() + paren + 4, nullptr, 10));
-  return true;
-}
-
 }  // namespace
 
 Sluiced::Sluiced(TempDir& dir, const std::string& yaml, std::string error_log)
@@ -92,20 +80,9 @@ bool Sluiced::wait_ready(const std::vector<uint16_t>& ports, std::chrono::millis
 std::vector<pid_t> Sluiced::worker_pids() const {
   std::vector<pid_t> out;
   if (pid_ <= 0) return out;
-  DIR* proc = opendir("/proc");
-  if (!proc) return out;
-  while (dirent* e = readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    pid_t ppid = 0;
-    char state = '?';
-    if (read_stat(static_cast<pid_t>(pid), &ppid, &state) && ppid == pid_ && state != 'Z' &&
-        state != 'X') {
-      out.push_back(static_cast<pid_t>(pid));
-    }
+  for (const detail::ProcStat& p : detail::list_processes()) {
+    if (p.ppid == pid_ && p.state != 'Z' && p.state != 'X') out.push_back(p.pid);
   }
-  closedir(proc);
   std::sort(out.begin(), out.end());
   return out;
 }
