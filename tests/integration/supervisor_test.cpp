@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <fstream>
@@ -113,6 +114,36 @@ BOOST_AUTO_TEST_CASE(killed_worker_is_replaced_within_a_second) {
   rapidjson::Document doc = parse_json(http_get(port, "/stats").body);
   BOOST_TEST(doc["worker"]["respawns"].GetInt() == 1);
   BOOST_TEST(s.log().find("killed by signal 9") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(repeated_crashes_back_off_exponentially) {
+  TempDir dir;
+  uint16_t port = free_port();
+  Sluiced s(dir, basic_config(dir, {port}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({port}));
+  std::vector<pid_t> seen;
+  auto next_worker = [&] {  // the first worker serving that was not killed yet
+    for (int i = 0; i < 300; ++i) {
+      int pid = stats_pid(port);
+      if (pid > 0 && std::count(seen.begin(), seen.end(), pid) == 0) return pid;
+      std::this_thread::sleep_for(10ms);
+    }
+    return 0;
+  };
+  for (int crash = 0; crash < 4; ++crash) {
+    int pid = next_worker();
+    BOOST_REQUIRE(pid > 0);
+    seen.push_back(pid);
+    kill(pid, SIGKILL);
+  }
+  BOOST_TEST(stats_pid(port) > 0);  // still served after the fourth respawn
+  std::string log = s.log();
+  size_t at = 0;
+  for (const char* delay : {"in 100 ms", "in 200 ms", "in 400 ms", "in 800 ms"}) {
+    at = log.find(delay, at);
+    BOOST_TEST(at != std::string::npos, delay);
+  }
 }
 
 // nginx's rule: a worker that exits with 2 had a fatal error; respawning it would loop.
