@@ -59,6 +59,21 @@ class RequestCtx {
   std::chrono::steady_clock::time_point started_;
 };
 
+// A counted reference to a RequestCtx that a backend callback can hold: copying retains,
+// destruction releases, so a callback that is dropped without being called leaks nothing.
+class CtxRef {
+ public:
+  explicit CtxRef(RequestCtx& ctx) : ctx_(&ctx) { ctx_->retain(); }
+  CtxRef(const CtxRef& other) : ctx_(other.ctx_) { ctx_->retain(); }
+  CtxRef& operator=(const CtxRef&) = delete;
+  ~CtxRef() { ctx_->release(); }
+  RequestCtx& operator*() const { return *ctx_; }
+  RequestCtx* operator->() const { return ctx_; }
+
+ private:
+  RequestCtx* ctx_;
+};
+
 // The one place an Error becomes a response: status from common::http_status, JSON body,
 // Retry-After on 503.
 void send_error(RequestCtx& ctx, const common::Error& error);

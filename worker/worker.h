@@ -1,7 +1,9 @@
 #pragma once
 // One worker process: one event_base and everything on it, each behind a RAII member.
-// Declaration order is destruction order reversed: the base first (destroyed last), Redis
-// after the modules and the HTTP server (its failed callbacks may still answer requests).
+// Declaration order is destruction order reversed: the base first (destroyed last), then the
+// HTTP server, which must outlive the modules (a backend callback dropped by a module's
+// destructor releases its RequestCtx, which still refers to the server), then the modules,
+// then Redis (its destructor fails pending commands into the modules).
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,8 +49,8 @@ class Worker {
   WorkerLaunch launch_;
   std::string hostname_;
   Router router_;
-  std::vector<std::unique_ptr<Module>> modules_;
   std::unique_ptr<HttpServer> http_;
+  std::vector<std::unique_ptr<Module>> modules_;
   std::unique_ptr<RedisConnection> redis_;
   common::EventPtr sigterm_;
   common::EventPtr sigquit_;

@@ -3,6 +3,7 @@
 #include <functional>
 #include <utility>
 
+#include "worker/modules/publish.h"
 #include "worker/modules/stats.h"
 
 namespace sluice::worker {
@@ -17,6 +18,7 @@ struct Entry {
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> kEntries = {
       {"stats", [] { return std::make_unique<StatsModule>(); }},
+      {"publish", [] { return std::make_unique<PublishModule>(); }},  // the catch-all: last
   };
   return kEntries;
 }

@@ -1,0 +1,444 @@
+#include "worker/backends/amqp.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+
+namespace sluice::worker {
+namespace {
+
+constexpr const char* kModule = "amqp";
+using Clock = std::chrono::steady_clock;
+constexpr long long kTickMs = 100;
+// How long a refused login is remembered: requests with the same credentials get their 401
+// or 403 at once instead of a new login each, which would hammer the broker.
+constexpr std::chrono::seconds kRefusalMemory{5};
+// Requests waiting for a connection or channel; beyond this the answer is 503 at once.
+constexpr size_t kMaxWaiting = 10000;
+constexpr std::chrono::seconds kDownLogInterval{30};
+constexpr long kCloseTimeoutMs = 1000;
+
+std::string text_of(const amqp_bytes_t& b) {
+  return std::string(static_cast<const char*>(b.bytes), b.len);
+}
+
+// "NOT_FOUND - no exchange 'logs' in vhost '/'" -> "logs"
+std::string missing_exchange(const std::string& reply) {
+  const std::string marker = "no exchange '";
+  size_t at = reply.find(marker);
+  if (at == std::string::npos) return {};
+  at += marker.size();
+  size_t end = reply.find("' in vhost", at);
+  return end == std::string::npos ? std::string() : reply.substr(at, end - at);
+}
+
+PublishOutcome probe_failure(uint16_t reply_code) {
+  if (reply_code == AMQP_NOT_FOUND) return PublishOutcome::exchange_not_found;
+  if (reply_code == AMQP_ACCESS_REFUSED) return PublishOutcome::exchange_forbidden;
+  return PublishOutcome::unavailable;
+}
+
+}  // namespace
+
+AmqpConnection::AmqpConnection(event_base* base, const common::RabbitmqConfig& config,
+                               AmqpCredentials credentials)
+    : base_(base),
+      config_(config),
+      credentials_(std::move(credentials)),
+      name_(credentials_.vhost + ":" + credentials_.user),
+      backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(10000), 0.2) {
+  tick_.reset(event_new(base_, -1, EV_PERSIST, on_tick, this));
+  timeval every = common::to_timeval(kTickMs);
+  evtimer_add(tick_.get(), &every);
+  retry_.reset(evtimer_new(base_, on_retry, this));
+}
+
+AmqpConnection::~AmqpConnection() {
+  close_connection();
+}
+
+void AmqpConnection::close_connection() {
+  read_event_.reset();
+  if (conn_ == nullptr) return;
+  timeval limit = common::to_timeval(kCloseTimeoutMs);
+  amqp_set_rpc_timeout(conn_, &limit);
+  amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn_);
+  conn_ = nullptr;
+}
+
+bool AmqpConnection::idle() const {
+  return unconfirmed_.empty() && waiting_.empty() && probe_waiting_.empty();
+}
+
+bool AmqpConnection::refusal_expired() const {
+  return state_ == State::refused && Clock::now() >= refused_until_;
+}
+
+void AmqpConnection::publish(const std::string& exchange, const std::string& routing_key,
+                             std::unique_ptr<PublishMessage> message, Done done) {
+  if (state_ == State::refused && Clock::now() < refused_until_) return finish(done, refusal_);
+  if (state_ == State::down) return finish(done, PublishOutcome::unavailable);
+  if (blocked_) return finish(done, PublishOutcome::blocked);
+  Queued q{exchange, routing_key, std::move(message), std::move(done),
+           Clock::now() + config_.confirm_timeout};
+  if (state_ == State::ready) return send_or_probe(std::move(q));
+  if (waiting_.size() >= kMaxWaiting) return finish(q.done, PublishOutcome::unavailable);
+  waiting_.push_back(std::move(q));
+  if (state_ == State::idle || state_ == State::refused) start_connect();
+}
+
+void AmqpConnection::finish(Done& done, PublishOutcome outcome) {
+  switch (outcome) {
+    case PublishOutcome::confirmed:
+      ++counters_.confirms;
+      break;
+    case PublishOutcome::rejected:
+    case PublishOutcome::timed_out:
+    case PublishOutcome::unavailable:
+    case PublishOutcome::blocked:
+      ++counters_.unavailable;
+      break;
+    default:
+      break;
+  }
+  Done call = std::move(done);
+  if (call) call(outcome);
+}
+
+void AmqpConnection::start_connect() {
+  state_ = State::connecting;
+  attempt_ = std::make_unique<AmqpConnectAttempt>(
+      base_, config_, credentials_, [this](ConnectResult r) { connected_with(std::move(r)); });
+}
+
+void AmqpConnection::connected_with(ConnectResult result) {
+  attempt_.reset();
+  if (result.failure == ConnectFailure::none) {
+    conn_ = result.conn;
+    state_ = State::ready;
+    blocked_ = false;
+    next_tag_ = 1;
+    probe_channel_open_ = true;
+    publish_channel_selecting_ = false;
+    known_exchanges_.clear();
+    backoff_.reset();
+    ++counters_.connections_opened;
+    counters_.channels_opened += 2;
+    read_event_.reset(
+        event_new(base_, amqp_get_sockfd(conn_), EV_READ | EV_PERSIST, on_readable, this));
+    event_add(read_event_.get(), nullptr);
+    SLOG_INFO(kModule, "%s connected to %s", name_.c_str(), result.host.c_str());
+    flush_waiting();
+    read_frames();
+    return;
+  }
+  if (result.failure == ConnectFailure::unreachable) {
+    connection_lost("cannot reach " + result.host + ": " + result.detail);
+    return;
+  }
+  refusal_ = result.failure == ConnectFailure::refused_login ? PublishOutcome::refused_login
+                                                             : PublishOutcome::refused_vhost;
+  state_ = State::refused;
+  refused_until_ = Clock::now() + kRefusalMemory;
+  SLOG_WARN(kModule, "%s refused by %s: %s", name_.c_str(), result.host.c_str(),
+            result.detail.c_str());
+  fail_everything(refusal_);
+}
+
+void AmqpConnection::flush_waiting() {
+  while (state_ == State::ready && !waiting_.empty()) {
+    Queued q = std::move(waiting_.front());
+    waiting_.pop_front();
+    send_or_probe(std::move(q));
+  }
+}
+
+void AmqpConnection::send_or_probe(Queued q) {
+  if (q.exchange.empty() || known_exchanges_.count(q.exchange) != 0) {
+    send_now(std::move(q));
+  } else {
+    probe(std::move(q));
+  }
+}
+
+void AmqpConnection::send_now(Queued q) {
+  const PublishMessage& m = *q.message;
+  amqp_bytes_t body{m.body().size(), const_cast<char*>(m.body().data())};
+  int rc = amqp_basic_publish(
+      conn_, AmqpConnectAttempt::kPublishChannel, amqp_cstring_bytes(q.exchange.c_str()),
+      amqp_cstring_bytes(q.routing_key.c_str()), 0, 0, &m.properties(), body);
+  if (rc != AMQP_STATUS_OK) {
+    finish(q.done, PublishOutcome::unavailable);
+    connection_lost(std::string("publish failed: ") + amqp_error_string2(rc));
+    return;
+  }
+  ++counters_.publishes;
+  unconfirmed_.emplace(next_tag_++, Inflight{std::move(q.done), q.deadline});
+}
+
+// One passive declare per exchange at a time; requests for it wait for the answer.
+void AmqpConnection::probe(Queued q) {
+  std::string exchange = q.exchange;
+  probe_waiting_.push_back(std::move(q));
+  bool sent = std::find(probes_sent_.begin(), probes_sent_.end(), exchange) != probes_sent_.end();
+  if (sent || !probe_channel_open_) return;
+  amqp_exchange_declare_t declare{};
+  declare.exchange = amqp_cstring_bytes(exchange.c_str());
+  declare.type = amqp_cstring_bytes("direct");
+  declare.passive = 1;
+  declare.arguments = amqp_empty_table;
+  int rc = amqp_send_method(conn_, AmqpConnectAttempt::kProbeChannel, AMQP_EXCHANGE_DECLARE_METHOD,
+                            &declare);
+  if (rc != AMQP_STATUS_OK) {
+    connection_lost(std::string("exchange.declare failed: ") + amqp_error_string2(rc));
+    return;
+  }
+  probes_sent_.push_back(exchange);
+}
+
+// After the probe channel reopens: declare every exchange still waited for.
+void AmqpConnection::send_next_probe() {
+  std::deque<Queued> pending = std::move(probe_waiting_);
+  probe_waiting_.clear();
+  for (auto& q : pending) {
+    if (state_ != State::ready && state_ != State::reopening) {
+      finish(q.done, PublishOutcome::unavailable);
+    } else {
+      probe(std::move(q));
+    }
+  }
+}
+
+void AmqpConnection::handle_probe_result(PublishOutcome failure) {
+  if (probes_sent_.empty()) return;
+  std::string exchange = probes_sent_.front();
+  probes_sent_.pop_front();
+  bool ok = failure == PublishOutcome::confirmed;
+  if (ok) known_exchanges_.insert(exchange);
+  std::deque<Queued> rest;
+  for (auto& q : probe_waiting_) {
+    if (q.exchange != exchange) {
+      rest.push_back(std::move(q));
+    } else if (!ok) {
+      finish(q.done, failure);
+    } else if (state_ == State::ready) {
+      send_now(std::move(q));
+    } else {
+      waiting_.push_back(std::move(q));
+    }
+  }
+  probe_waiting_ = std::move(rest);
+}
+
+void AmqpConnection::on_readable(evutil_socket_t, short, void* arg) {
+  static_cast<AmqpConnection*>(arg)->read_frames();
+}
+
+void AmqpConnection::read_frames() {
+  while (conn_ != nullptr) {
+    amqp_frame_t frame;
+    timeval now{0, 0};
+    int rc = amqp_simple_wait_frame_noblock(conn_, &frame, &now);
+    if (rc == AMQP_STATUS_TIMEOUT) break;
+    if (rc != AMQP_STATUS_OK) {
+      connection_lost(amqp_error_string2(rc));
+      return;
+    }
+    if (frame.frame_type == AMQP_FRAME_METHOD) handle_method(frame.channel, frame.payload.method);
+  }
+  if (conn_ != nullptr) amqp_maybe_release_buffers(conn_);
+}
+
+void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& method) {
+  switch (method.id) {
+    case AMQP_BASIC_ACK_METHOD: {
+      auto* ack = static_cast<amqp_basic_ack_t*>(method.decoded);
+      resolve_confirms(ack->delivery_tag, ack->multiple, PublishOutcome::confirmed);
+      break;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+      auto* nack = static_cast<amqp_basic_nack_t*>(method.decoded);
+      resolve_confirms(nack->delivery_tag, nack->multiple, PublishOutcome::rejected);
+      break;
+    }
+    case AMQP_EXCHANGE_DECLARE_OK_METHOD:
+      handle_probe_result(PublishOutcome::confirmed);
+      break;
+    case AMQP_CHANNEL_CLOSE_METHOD:
+      handle_channel_close(channel, *static_cast<amqp_channel_close_t*>(method.decoded));
+      break;
+    case AMQP_CHANNEL_OPEN_OK_METHOD:
+      reopen_channel(channel);
+      break;
+    case AMQP_CONFIRM_SELECT_OK_METHOD:
+      publish_channel_selecting_ = false;
+      state_ = State::ready;
+      next_tag_ = 1;
+      flush_waiting();
+      break;
+    case AMQP_CONNECTION_BLOCKED_METHOD:
+      blocked_ = true;
+      SLOG_WARN(kModule, "%s: broker blocked publishing (resource alarm)", name_.c_str());
+      break;
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+      blocked_ = false;
+      SLOG_INFO(kModule, "%s: broker unblocked publishing", name_.c_str());
+      break;
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+      auto* close = static_cast<amqp_connection_close_t*>(method.decoded);
+      amqp_connection_close_ok_t ok{};
+      amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+      connection_lost("closed by the broker: " + text_of(close->reply_text));
+      break;
+    }
+    default:
+      break;  // basic.return and its content frames, consumer methods: not ours
+  }
+}
+
+void AmqpConnection::resolve_confirms(uint64_t tag, bool multiple, PublishOutcome outcome) {
+  auto end = multiple ? unconfirmed_.upper_bound(tag) : unconfirmed_.find(tag);
+  auto begin = multiple ? unconfirmed_.begin() : end;
+  if (!multiple) {
+    if (end == unconfirmed_.end()) return;  // timed out already
+    ++end;
+  }
+  std::vector<Done> calls;
+  for (auto it = begin; it != end; ++it)
+    calls.push_back(std::move(it->second.done));
+  unconfirmed_.erase(begin, end);
+  if (outcome == PublishOutcome::rejected) counters_.nacks += calls.size();
+  for (auto& done : calls)
+    finish(done, outcome);
+}
+
+// The broker closes a channel on an error. On the publishing channel the messages not yet
+// confirmed are of unknown fate: they fail with 503 and the client retries; a missing
+// exchange is forgotten so its next use is probed (and answered 404).
+void AmqpConnection::handle_channel_close(amqp_channel_t channel,
+                                          const amqp_channel_close_t& close) {
+  std::string reply = text_of(close.reply_text);
+  ++counters_.channels_closed;
+  amqp_channel_close_ok_t ok{};
+  amqp_send_method(conn_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+  if (channel == AmqpConnectAttempt::kProbeChannel) {
+    probe_channel_open_ = false;
+    // The broker drops whatever was sent after the failing declare: those are sent again
+    // once the channel is open.
+    handle_probe_result(probe_failure(close.reply_code));
+    probes_sent_.clear();
+  } else {
+    SLOG_WARN(kModule, "%s: publishing channel closed by the broker: %s", name_.c_str(),
+              reply.c_str());
+    known_exchanges_.erase(missing_exchange(reply));
+    state_ = State::reopening;
+    std::vector<Done> calls;
+    for (auto& [tag, inflight] : unconfirmed_)
+      calls.push_back(std::move(inflight.done));
+    unconfirmed_.clear();
+    for (auto& done : calls)
+      finish(done, PublishOutcome::unavailable);
+  }
+  if (conn_ == nullptr) return;
+  amqp_channel_open_t open{};
+  open.out_of_band = amqp_empty_bytes;
+  if (amqp_send_method(conn_, channel, AMQP_CHANNEL_OPEN_METHOD, &open) != AMQP_STATUS_OK) {
+    connection_lost("channel.open failed");
+  }
+}
+
+void AmqpConnection::reopen_channel(amqp_channel_t channel) {
+  ++counters_.channels_opened;
+  if (channel == AmqpConnectAttempt::kProbeChannel) {
+    probe_channel_open_ = true;
+    send_next_probe();
+    return;
+  }
+  amqp_confirm_select_t select{};
+  publish_channel_selecting_ = true;
+  if (amqp_send_method(conn_, channel, AMQP_CONFIRM_SELECT_METHOD, &select) != AMQP_STATUS_OK) {
+    connection_lost("confirm.select failed");
+  }
+}
+
+void AmqpConnection::connection_lost(const std::string& why) {
+  bool was_connected = conn_ != nullptr;
+  read_event_.reset();
+  if (conn_ != nullptr) {
+    amqp_destroy_connection(conn_);  // no close handshake: the connection is gone or broken
+    conn_ = nullptr;
+    ++counters_.connections_closed;
+  }
+  state_ = State::down;
+  blocked_ = false;
+  probes_sent_.clear();
+  auto now = Clock::now();
+  if (was_connected || now - last_down_log_ >= kDownLogInterval) {
+    SLOG_WARN(kModule, "%s: %s; reconnecting with backoff", name_.c_str(), why.c_str());
+    last_down_log_ = now;
+  }
+  fail_everything(PublishOutcome::unavailable);
+  schedule_reconnect();
+}
+
+void AmqpConnection::fail_everything(PublishOutcome outcome) {
+  std::vector<Done> calls;
+  for (auto& [tag, inflight] : unconfirmed_)
+    calls.push_back(std::move(inflight.done));
+  for (auto& q : waiting_)
+    calls.push_back(std::move(q.done));
+  for (auto& q : probe_waiting_)
+    calls.push_back(std::move(q.done));
+  unconfirmed_.clear();
+  waiting_.clear();
+  probe_waiting_.clear();
+  for (auto& done : calls)
+    finish(done, outcome);
+}
+
+void AmqpConnection::schedule_reconnect() {
+  timeval delay = common::to_timeval(backoff_.next().count());
+  evtimer_add(retry_.get(), &delay);
+}
+
+void AmqpConnection::on_retry(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<AmqpConnection*>(arg);
+  if (self->state_ == State::down) self->start_connect();
+}
+
+void AmqpConnection::on_tick(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<AmqpConnection*>(arg);
+  self->read_frames();  // also sends heartbeats when they are due
+  self->expire_deadlines();
+}
+
+void AmqpConnection::expire_deadlines() {
+  auto now = Clock::now();
+  std::vector<Done> calls;
+  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    calls.push_back(std::move(it->second.done));
+    it = unconfirmed_.erase(it);
+  }
+  auto expire = [&](std::deque<Queued>& queue) {
+    std::deque<Queued> keep;
+    for (auto& q : queue) {
+      if (q.deadline <= now) {
+        calls.push_back(std::move(q.done));
+      } else {
+        keep.push_back(std::move(q));
+      }
+    }
+    queue = std::move(keep);
+  };
+  expire(waiting_);
+  expire(probe_waiting_);
+  for (auto& done : calls)
+    finish(done, PublishOutcome::timed_out);
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,222 @@
+#include "worker/modules/publish.h"
+
+#include <event2/buffer.h>
+
+#include <string>
+
+#include "common/form.h"
+#include "worker/modules/publish_message.h"
+#include "worker/request.h"
+#include "worker/router.h"
+#include "worker/worker.h"
+
+namespace sluice::worker {
+namespace {
+
+constexpr const char* kRealm = "Basic realm=\"statelessd\"";
+constexpr long long kSweepMs = 5000;
+
+common::Error outcome_error(PublishOutcome outcome) {
+  using common::Errc;
+  using common::make_error;
+  switch (outcome) {
+    case PublishOutcome::rejected:
+      return make_error(Errc::backend_unavailable, "message_rejected",
+                        "the broker rejected the message; retry later");
+    case PublishOutcome::timed_out:
+      return make_error(Errc::backend_unavailable, "confirm_timeout",
+                        "the broker did not confirm the message in time; retry later");
+    case PublishOutcome::blocked:
+      return make_error(Errc::backend_unavailable, "broker_blocked",
+                        "the broker is refusing publishes (resource alarm); retry later");
+    case PublishOutcome::refused_login:
+      return make_error(Errc::unauthorized, "login_refused",
+                        "the broker refused this user name or password");
+    case PublishOutcome::refused_vhost:
+      return make_error(Errc::forbidden, "vhost_access_refused",
+                        "this user may not use this virtual host");
+    case PublishOutcome::exchange_not_found:
+      return make_error(Errc::not_found, "exchange_not_found",
+                        "no such exchange in this virtual host");
+    case PublishOutcome::exchange_forbidden:
+      return make_error(Errc::forbidden, "exchange_access_refused",
+                        "this user may not use this exchange");
+    default:
+      return make_error(Errc::backend_unavailable, "broker_unavailable",
+                        "the message broker is not reachable; retry later");
+  }
+}
+
+void answer(RequestCtx& ctx, PublishOutcome outcome) {
+  if (outcome == PublishOutcome::confirmed) {
+    ctx.reply(204, "", "");
+    return;
+  }
+  if (outcome == PublishOutcome::refused_login) ctx.add_header("WWW-Authenticate", kRealm);
+  send_error(ctx, outcome_error(outcome));
+}
+
+// The query string first, then the body: a field in both keeps the body's value, as
+// Tornado's get_argument did.
+common::Result<void> read_fields(RequestCtx& ctx, common::FormFields& fields) {
+  evhtp_request_t* req = ctx.raw();
+  if (req->uri != nullptr && req->uri->query_raw != nullptr) {
+    auto query = reinterpret_cast<const char*>(req->uri->query_raw);
+    if (auto parsed = common::parse_urlencoded(query, fields); !parsed) return parsed;
+  }
+  size_t length = evbuffer_get_length(req->buffer_in);
+  if (length == 0) return {};
+  auto* bytes = reinterpret_cast<const char*>(evbuffer_pullup(req->buffer_in, -1));
+  const char* type = ctx.header("Content-Type");
+  return common::parse_form_body(type != nullptr ? type : "", std::string_view(bytes, length),
+                                 fields);
+}
+
+common::Result<std::string> path_segment(const std::string& raw, const char* what) {
+  auto decoded = common::percent_decode(raw, false);
+  if (!decoded) {
+    return common::make_error(
+        common::Errc::bad_request, "invalid_path",
+        std::string("the ") + what + " in the path is not valid percent-encoding");
+  }
+  if (decoded->size() > 255) {
+    return common::make_error(common::Errc::bad_request, "invalid_path",
+                              std::string("the ") + what + " is longer than 255 bytes");
+  }
+  return decoded;
+}
+
+}  // namespace
+
+common::Result<void> PublishModule::configure(const YAML::Node& section) {
+  if (section.IsDefined() && !section.IsNull() && !(section.IsMap() && section.size() == 0)) {
+    return common::make_error(common::Errc::bad_request, "publish",
+                              "takes no settings (the broker is configured under rabbitmq)");
+  }
+  return {};
+}
+
+void PublishModule::add_routes(Router& router) {
+  // Every method: statelessd checks credentials before it refuses a method.
+  router.add(
+      "/*/*/*", kAnyMethod, [this](RequestCtx& ctx) { serve(ctx); }, "publish");
+}
+
+common::Result<void> PublishModule::start(Worker& worker) {
+  base_ = worker.base();
+  rabbitmq_ = worker.config().rabbitmq.value_or(common::RabbitmqConfig());
+  sweep_.reset(event_new(
+      base_, -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<PublishModule*>(arg)->forget_refused(); },
+      this));
+  timeval every = common::to_timeval(kSweepMs);
+  evtimer_add(sweep_.get(), &every);
+  return {};
+}
+
+void PublishModule::serve(RequestCtx& ctx) {
+  auto credentials = common::parse_basic_auth(ctx.header("Authorization"));
+  if (!credentials) {
+    // statelessd's answer, kept: clients look for the challenge, not a body.
+    ctx.add_header("WWW-Authenticate", kRealm);
+    ctx.reply(401, "", "");
+    return;
+  }
+  if (ctx.method() != htp_method_POST) {
+    ctx.add_header("Allow", "POST");
+    send_error(ctx, common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
+                                       "publish with POST"));
+    return;
+  }
+  const auto& params = ctx.params();
+  auto vhost = path_segment(params[0], "vhost");
+  auto exchange = path_segment(params[1], "exchange");
+  auto routing_key = path_segment(params[2], "routing key");
+  for (const auto* part : {&vhost, &exchange, &routing_key}) {
+    if (!*part) return send_error(ctx, part->error());
+  }
+  common::FormFields fields;
+  if (auto read = read_fields(ctx, fields); !read) return send_error(ctx, read.error());
+  auto message = build_message(fields);
+  if (!message) return send_error(ctx, message.error());
+  if (*exchange == kDefaultExchangeAlias) exchange->clear();
+
+  AmqpCredentials key{*vhost, credentials->user, credentials->password};
+  CtxRef ref(ctx);
+  connection_for(key).publish(*exchange, *routing_key, std::move(*message),
+                              [ref](PublishOutcome outcome) { answer(*ref, outcome); });
+}
+
+AmqpConnection& PublishModule::connection_for(const AmqpCredentials& c) {
+  Key key{c.vhost, c.user, c.password};
+  auto it = connections_.find(key);
+  if (it == connections_.end()) {
+    it = connections_.emplace(key, std::make_unique<AmqpConnection>(base_, rabbitmq_, c)).first;
+  }
+  return *it->second;
+}
+
+// Refused credentials are not kept past their refusal: a client trying passwords must not
+// grow the table.
+void PublishModule::forget_refused() {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (it->second->refusal_expired() && it->second->idle()) {
+      it = connections_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// statelessd's "vhost:user" entries, summed over the passwords seen for that pair.
+void PublishModule::report_connections(common::JsonWriter& w) const {
+  std::map<std::string, std::pair<AmqpCounters, std::pair<bool, uint64_t>>> pairs;
+  for (const auto& [key, conn] : connections_) {
+    auto& [sum, state] = pairs[std::get<0>(key) + ":" + std::get<1>(key)];
+    const AmqpCounters& c = conn->counters();
+    sum.connections_opened += c.connections_opened;
+    sum.connections_closed += c.connections_closed;
+    sum.channels_opened += c.channels_opened;
+    sum.channels_closed += c.channels_closed;
+    sum.publishes += c.publishes;
+    sum.confirms += c.confirms;
+    sum.nacks += c.nacks;
+    sum.unavailable += c.unavailable;
+    state.first = state.first || conn->connected();
+    state.second += conn->unconfirmed();
+  }
+  for (const auto& [name, entry] : pairs) {
+    const AmqpCounters& c = entry.first;
+    common::json_key(w, name);
+    w.StartObject();
+    w.Key("connected");
+    w.Bool(entry.second.first);
+    w.Key("connections");
+    w.StartObject();
+    w.Key("opened");
+    w.Uint64(c.connections_opened);
+    w.Key("closed");
+    w.Uint64(c.connections_closed);
+    w.EndObject();
+    w.Key("channels");
+    w.StartObject();
+    w.Key("opened");
+    w.Uint64(c.channels_opened);
+    w.Key("closed");
+    w.Uint64(c.channels_closed);
+    w.EndObject();
+    w.Key("publishes");
+    w.Uint64(c.publishes);
+    w.Key("queue_size");
+    w.Uint64(entry.second.second);
+    w.Key("confirms");
+    w.Uint64(c.confirms);
+    w.Key("nacks");
+    w.Uint64(c.nacks);
+    w.Key("unavailable");
+    w.Uint64(c.unavailable);
+    w.EndObject();
+  }
+}
+
+}  // namespace sluice::worker

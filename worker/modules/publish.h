@@ -1,0 +1,46 @@
+#pragma once
+// publish: statelessd's API. POST /<vhost>/<exchange>/<routing-key> with HTTP Basic
+// credentials (the AMQP login) and the message as form fields (urlencoded, multipart or the
+// query string). 204 only once the broker has confirmed the message; 503 with Retry-After
+// whenever that is not known. The default exchange is spelled `amq.default`, RabbitMQ's own
+// name for it.
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "common/config.h"
+#include "common/handles/event.h"
+#include "worker/backends/amqp.h"
+#include "worker/modules/module.h"
+
+namespace sluice::worker {
+
+class RequestCtx;
+
+class PublishModule : public Module {
+ public:
+  std::string_view name() const override { return "publish"; }
+  common::Result<void> configure(const YAML::Node& section) override;
+  void add_routes(Router& router) override;
+  common::Result<void> start(Worker& worker) override;
+  void report_connections(common::JsonWriter& w) const override;
+
+  static constexpr const char* kDefaultExchangeAlias = "amq.default";
+
+ private:
+  // Connections are keyed by every credential: a wrong password never rides on a
+  // connection someone else opened with the right one.
+  using Key = std::tuple<std::string, std::string, std::string>;  // vhost, user, password
+
+  void serve(RequestCtx& ctx);
+  AmqpConnection& connection_for(const AmqpCredentials& credentials);
+  void forget_refused();
+
+  event_base* base_ = nullptr;
+  common::RabbitmqConfig rabbitmq_;
+  std::map<Key, std::unique_ptr<AmqpConnection>> connections_;
+  common::EventPtr sweep_;
+};
+
+}  // namespace sluice::worker
