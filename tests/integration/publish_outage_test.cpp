@@ -1,0 +1,131 @@
+#define BOOST_TEST_MODULE publish_outage
+// A 2xx means the message is safe: the broker is killed with SIGKILL in the middle of a
+// steady publish load and restarted; every request answered 204 must be in the (durable)
+// queue afterwards, every other request must have had a 5xx, and publishing must resume
+// without anyone touching sluiced.
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tests/harness/amqp_client.h"
+#include "tests/integration/fixtures.h"
+
+using namespace sluice::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string outage_yaml(const TempDir& dir, uint16_t amqp_port, const std::vector<uint16_t>& ports) {
+  return daemon_yaml(dir) + "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(amqp_port) +
+         "\"]\n  confirm_timeout: 3s\n  heartbeat: 5s\nlisten:\n  - address: 127.0.0.1\n"
+         "    ports: " +
+         ports_list(ports) + "\n    modules: [publish, stats]\n";
+}
+
+struct Tally {
+  std::mutex mu;
+  std::set<std::string> confirmed;  // bodies answered 204
+  std::atomic<int> ok{0}, unavailable{0}, after_restart{0};
+  std::vector<std::string> unexpected;  // anything but 204 or a 5xx with Retry-After
+};
+
+void client(uint16_t port, int id, std::atomic<bool>& stop, std::atomic<bool>& restarted,
+            Tally& tally) {
+  const std::string auth = basic_auth("guest", "guest");
+  for (int n = 0; !stop; ++n) {
+    std::string body = "c" + std::to_string(id) + "-" + std::to_string(n);
+    HttpResponse r = http(HttpRequest{"POST",
+                                      port,
+                                      "/%2F/amq.default/outage",
+                                      "delivery_mode=2&body=" + body,
+                                      {{"Authorization", auth},
+                                       {"Content-Type", "application/x-www-form-urlencoded"}},
+                                      10s,
+                                      false});
+    std::lock_guard<std::mutex> lock(tally.mu);
+    if (r.status == 204) {
+      tally.confirmed.insert(body);
+      ++tally.ok;
+      if (restarted) ++tally.after_restart;
+    } else if (r.status >= 500 && !r.header("retry-after").empty()) {
+      ++tally.unavailable;
+      std::this_thread::sleep_for(20ms);  // a well-behaved client backs off a little
+    } else {
+      tally.unexpected.push_back(std::to_string(r.status) + " " + r.error + " " + r.body);
+    }
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_broker_that_is_not_there_gets_503_with_retry_after) {
+  TempDir dir;
+  uint16_t port = free_port();
+  Sluiced s(dir, outage_yaml(dir, free_port(), {port}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({port}));
+  auto asked = std::chrono::steady_clock::now();
+  HttpResponse r = http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=1",
+                                    {{"Authorization", basic_auth("guest", "guest")}}});
+  check_error_body(r, 503, "broker_unavailable");
+  BOOST_TEST(r.header("retry-after") == "1");
+  BOOST_TEST((std::chrono::steady_clock::now() - asked < 6s));
+  BOOST_TEST(s.log().find("guest:guest") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(kill_9_of_the_broker_under_load_loses_nothing_acknowledged) {
+  TempDir dir;
+  RabbitServer rabbit(dir.file("rabbit"));
+  {
+    AmqpClient setup(rabbit.amqp_port());
+    setup.declare_queue("outage", true);
+  }
+  std::vector<uint16_t> ports = {free_port(), free_port()};
+  Sluiced s(dir, outage_yaml(dir, rabbit.amqp_port(), ports));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready(ports));
+
+  Tally tally;
+  std::atomic<bool> stop{false}, restarted{false};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back(client, ports[i % 2], i, std::ref(stop), std::ref(restarted),
+                         std::ref(tally));
+  }
+  std::this_thread::sleep_for(1500ms);
+  int before_kill = tally.ok;
+  rabbit.kill9();
+  std::this_thread::sleep_for(1000ms);
+  rabbit.start();
+  restarted = true;
+  // Publishing resumes by itself: wait for confirmed publishes after the restart.
+  for (int i = 0; i < 300 && tally.after_restart < 50; ++i) std::this_thread::sleep_for(100ms);
+  stop = true;
+  for (auto& t : clients) t.join();
+
+  BOOST_TEST(before_kill > 50);
+  BOOST_TEST(tally.unavailable.load() > 0);
+  BOOST_TEST(tally.after_restart.load() >= 50);
+  std::string first_unexpected = tally.unexpected.empty() ? "" : tally.unexpected.front();
+  BOOST_TEST(tally.unexpected.size() == 0u, first_unexpected);
+
+  AmqpClient check(rabbit.amqp_port());
+  std::set<std::string> in_queue;
+  while (auto m = check.get("outage")) in_queue.insert(m->body);
+  size_t missing = 0;
+  for (const auto& body : tally.confirmed) missing += in_queue.count(body) == 0 ? 1 : 0;
+  BOOST_TEST_MESSAGE("204s: " << tally.confirmed.size() << ", 5xx: " << tally.unavailable
+                              << ", in the queue: " << in_queue.size());
+  BOOST_TEST(missing == 0u);
+  BOOST_TEST(in_queue.size() >= tally.confirmed.size());
+
+  rapidjson::Document doc = parse_json(http_get(ports[0], "/stats").body);
+  const rapidjson::Value& c = doc["connections"]["/:guest"];
+  BOOST_TEST(c["connected"].GetBool());
+  BOOST_TEST(c["connections"]["closed"].GetUint64() >= 1u);
+  BOOST_TEST(c["connections"]["opened"].GetUint64() >= 2u);
+  BOOST_TEST(c["unavailable"].GetUint64() >= 1u);
+}
