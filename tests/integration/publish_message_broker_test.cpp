@@ -117,12 +117,25 @@ class Broker {
       BOOST_REQUIRE(r.reply_type == AMQP_RESPONSE_NORMAL);
       if (r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
         auto m = std::make_unique<Message>();
-        BOOST_REQUIRE(amqp_read_message(conn_, ch, &m->msg, 0).reply_type == AMQP_RESPONSE_NORMAL);
+        amqp_rpc_reply_t read = amqp_read_message(conn_, ch, &m->msg, 0);
+        BOOST_REQUIRE_MESSAGE(read.reply_type == AMQP_RESPONSE_NORMAL,
+                              "amqp_read_message: " << amqp_error_string2(read.library_error));
         return m;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return nullptr;
+  }
+
+  // basic.get of one message whose read must fail; returns rabbitmq-c's error code.
+  int read_fails(amqp_channel_t ch, const std::string& queue) {
+    amqp_rpc_reply_t r = amqp_basic_get(conn_, ch, bytes(queue), 1);
+    BOOST_REQUIRE(r.reply_type == AMQP_RESPONSE_NORMAL);
+    BOOST_REQUIRE(r.reply.id == AMQP_BASIC_GET_OK_METHOD);
+    Message m;
+    amqp_rpc_reply_t read = amqp_read_message(conn_, ch, &m.msg, 0);
+    BOOST_REQUIRE(read.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION);
+    return read.library_error;
   }
 
   // Publishes, reads the message back and checks the channel survived.
@@ -159,7 +172,7 @@ BOOST_AUTO_TEST_CASE(every_property_and_header_type_round_trips) {
       {"delivery_mode", "2"},
       {"expire", "600000"},
       {"headers", R"({"s":"caf\u00e9","i":-42,"big":9223372036854775808,"f":0.5,"t":true,
-                      "z":null,"o":{"a":[1,"x",false,{"deep":[]}]},"e":{},"":"empty key"})"},
+                      "z":null,"o":{"a":[1,"x",false,{"deep":[]}]},"e":{},"K":"key"})"},
       {"message_id", "m-1"},
       {"priority", "255"},
       {"reply_to", "replies"},
@@ -198,7 +211,7 @@ BOOST_AUTO_TEST_CASE(every_property_and_header_type_round_trips) {
   BOOST_TEST(at(h, "t").value.boolean == 1);
   BOOST_TEST(at(h, "z").kind == AMQP_FIELD_KIND_VOID);
   BOOST_TEST(at(h, "e").kind == AMQP_FIELD_KIND_TABLE);
-  BOOST_TEST(text(at(h, "").value.bytes) == "empty key");
+  BOOST_TEST(text(at(h, "K").value.bytes) == "key");
   const amqp_field_value_t& o = at(h, "o");
   BOOST_REQUIRE(o.kind == AMQP_FIELD_KIND_TABLE);
   const amqp_field_value_t& a = at(o.value.table, "a");
@@ -369,18 +382,40 @@ BOOST_AUTO_TEST_CASE(user_id_of_another_user_closes_the_channel) {
   BOOST_TEST(broker.channel_status(ch, "pmb-user") == AMQP_PRECONDITION_FAILED);
 }
 
-// Why integers above INT64_MAX become doubles: an unsigned 'L' comes back as a negative 'l'.
+// Why integers above INT64_MAX become doubles: the broker decodes an unsigned 'L' as signed,
+// so once it re-encodes the headers (here because it strips BCC; also for dead-lettering)
+// 2^63 comes back as a negative 'l'.
 BOOST_AUTO_TEST_CASE(unsigned_64_bit_headers_come_back_signed) {
-  amqp_table_entry_t header{};
-  header.key = amqp_cstring_bytes("u");
-  header.value.kind = AMQP_FIELD_KIND_U64;
-  header.value.value.u64 = 9223372036854775808ULL;
+  amqp_table_entry_t headers[2] = {};
+  headers[0].key = amqp_cstring_bytes("u");
+  headers[0].value.kind = AMQP_FIELD_KIND_U64;
+  headers[0].value.value.u64 = 9223372036854775808ULL;
+  headers[1].key = amqp_cstring_bytes("BCC");
+  headers[1].value.kind = AMQP_FIELD_KIND_ARRAY;
   Props props{};
   props._flags = AMQP_BASIC_HEADERS_FLAG;
-  props.headers = amqp_table_t{1, &header};
+  props.headers = amqp_table_t{2, headers};
   Broker broker;
   auto got = broker.round_trip("pmb-u64", props, "x");
   const amqp_field_value_t& u = at(got->msg.properties.headers, "u");
   BOOST_TEST(u.kind == AMQP_FIELD_KIND_I64);
   BOOST_TEST(u.value.i64 == std::numeric_limits<int64_t>::min());
+}
+
+// Why empty header keys are refused: the broker passes them on, but rabbitmq-c's
+// amqp_read_message (amqp_table_clone) cannot read such a message. Last, on its own
+// connection, since the failed read leaves that connection in an unknown state.
+BOOST_AUTO_TEST_CASE(an_empty_header_key_cannot_be_read_by_rabbitmq_c) {
+  BOOST_TEST(!build_message({{"headers", R"({"": 1})"}}).ok());
+  amqp_table_entry_t header{};
+  header.key = amqp_empty_bytes;
+  header.value.kind = AMQP_FIELD_KIND_I64;
+  Props props{};
+  props._flags = AMQP_BASIC_HEADERS_FLAG;
+  props.headers = amqp_table_t{1, &header};
+  Broker broker;
+  amqp_channel_t ch = broker.open_channel();
+  broker.declare(ch, "pmb-empty-key");
+  broker.publish(ch, "pmb-empty-key", props, "");  // no body frames left behind
+  BOOST_TEST(broker.read_fails(ch, "pmb-empty-key") == AMQP_STATUS_INVALID_PARAMETER);
 }

@@ -18,7 +18,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string outage_yaml(const TempDir& dir, uint16_t amqp_port, const std::vector<uint16_t>& ports) {
+std::string outage_yaml(const TempDir& dir, uint16_t amqp_port,
+                        const std::vector<uint16_t>& ports) {
   return daemon_yaml(dir) + "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(amqp_port) +
          "\"]\n  confirm_timeout: 3s\n  heartbeat: 5s\nlisten:\n  - address: 127.0.0.1\n"
          "    ports: " +
@@ -37,14 +38,14 @@ void client(uint16_t port, int id, std::atomic<bool>& stop, std::atomic<bool>& r
   const std::string auth = basic_auth("guest", "guest");
   for (int n = 0; !stop; ++n) {
     std::string body = "c" + std::to_string(id) + "-" + std::to_string(n);
-    HttpResponse r = http(HttpRequest{"POST",
-                                      port,
-                                      "/%2F/amq.default/outage",
-                                      "delivery_mode=2&body=" + body,
-                                      {{"Authorization", auth},
-                                       {"Content-Type", "application/x-www-form-urlencoded"}},
-                                      10s,
-                                      false});
+    HttpResponse r = http(HttpRequest{
+        "POST",
+        port,
+        "/%2F/amq.default/outage",
+        "delivery_mode=2&body=" + body,
+        {{"Authorization", auth}, {"Content-Type", "application/x-www-form-urlencoded"}},
+        10s,
+        false});
     std::lock_guard<std::mutex> lock(tally.mu);
     if (r.status == 204) {
       tally.confirmed.insert(body);
@@ -68,7 +69,10 @@ BOOST_AUTO_TEST_CASE(a_broker_that_is_not_there_gets_503_with_retry_after) {
   s.start();
   BOOST_REQUIRE(s.wait_ready({port}));
   auto asked = std::chrono::steady_clock::now();
-  HttpResponse r = http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=1",
+  HttpResponse r = http(HttpRequest{"POST",
+                                    port,
+                                    "/%2F/amq.default/q",
+                                    "body=1",
                                     {{"Authorization", basic_auth("guest", "guest")}}});
   check_error_body(r, 503, "broker_unavailable");
   BOOST_TEST(r.header("retry-after") == "1");
@@ -102,9 +106,11 @@ BOOST_AUTO_TEST_CASE(kill_9_of_the_broker_under_load_loses_nothing_acknowledged)
   rabbit.start();
   restarted = true;
   // Publishing resumes by itself: wait for confirmed publishes after the restart.
-  for (int i = 0; i < 300 && tally.after_restart < 50; ++i) std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 300 && tally.after_restart < 50; ++i)
+    std::this_thread::sleep_for(100ms);
   stop = true;
-  for (auto& t : clients) t.join();
+  for (auto& t : clients)
+    t.join();
 
   BOOST_TEST(before_kill > 50);
   BOOST_TEST(tally.unavailable.load() > 0);
@@ -114,9 +120,11 @@ BOOST_AUTO_TEST_CASE(kill_9_of_the_broker_under_load_loses_nothing_acknowledged)
 
   AmqpClient check(rabbit.amqp_port());
   std::set<std::string> in_queue;
-  while (auto m = check.get("outage")) in_queue.insert(m->body);
+  while (auto m = check.get("outage"))
+    in_queue.insert(m->body);
   size_t missing = 0;
-  for (const auto& body : tally.confirmed) missing += in_queue.count(body) == 0 ? 1 : 0;
+  for (const auto& body : tally.confirmed)
+    missing += in_queue.count(body) == 0 ? 1 : 0;
   BOOST_TEST_MESSAGE("204s: " << tally.confirmed.size() << ", 5xx: " << tally.unavailable
                               << ", in the queue: " << in_queue.size());
   BOOST_TEST(missing == 0u);

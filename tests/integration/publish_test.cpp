@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "tests/harness/amqp_client.h"
@@ -298,3 +299,50 @@ BOOST_AUTO_TEST_CASE(stats_report_the_connection) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Two workers, sixteen clients at once: every answer is a 204 and every message arrives.
+BOOST_AUTO_TEST_CASE(two_workers_and_many_concurrent_clients) {
+  TempDir dir;
+  std::vector<uint16_t> ports = {free_port(), free_port()};
+  std::string yaml = publish_yaml(dir, ports[0]);
+  yaml.replace(yaml.find("port: " + std::to_string(ports[0])), 6 + std::to_string(ports[0]).size(),
+               "ports: " + ports_list(ports));
+  Sluiced s(dir, yaml);
+  s.start();
+  BOOST_REQUIRE(s.wait_ready(ports));
+  AmqpClient amqp(shared_rabbit().amqp_port());
+  amqp.declare_queue("concurrent");
+  amqp.purge("concurrent");
+  std::atomic<int> ok{0};
+  std::vector<std::string> failures;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 100; ++i) {
+        HttpResponse r = http(HttpRequest{"POST",
+                                          ports[c % 2],
+                                          "/%2F/amq.default/concurrent",
+                                          "body=" + std::to_string(c * 1000 + i),
+                                          {{"Authorization", kGuest}}});
+        if (r.status == 204) {
+          ++ok;
+        } else {
+          std::lock_guard<std::mutex> lock(mu);
+          failures.push_back(std::to_string(r.status) + " " + r.body);
+        }
+      }
+    });
+  }
+  for (auto& t : clients)
+    t.join();
+  BOOST_TEST(ok.load() == 1600);
+  std::string first_failure = failures.empty() ? "" : failures.front();
+  BOOST_TEST(failures.size() == 0u, first_failure);
+  BOOST_TEST(amqp.count("concurrent") == 1600u);
+  // Each worker has its own connection for the pair, both used.
+  for (uint16_t port : ports) {
+    rapidjson::Document doc = parse_json(http_get(port, "/stats").body);
+    BOOST_TEST(doc["connections"]["/:guest"]["publishes"].GetUint64() > 0u);
+  }
+}

@@ -207,8 +207,11 @@ Result<void> TableBuilder::table(const JsonValue& object, int depth, amqp_table_
   for (std::size_t i = 0; i < members.size(); ++i) {
     std::string_view key = json_string(members[i]->name);
     const JsonValue& v = members[i]->value;
-    // rabbitmq-c writes the key length as one octet and would silently truncate it.
-    if (key.size() > kMaxShortstr) return invalid("headers", "must not have keys over 255 bytes");
+    // rabbitmq-c writes the key length as one octet and would silently truncate a longer key,
+    // and its amqp_table_clone (inside amqp_read_message) refuses an empty one, so no
+    // rabbitmq-c consumer, ours included, could read the message.
+    if (key.empty() || key.size() > kMaxShortstr)
+      return invalid("headers", "must have keys of 1 to 255 bytes");
     // RabbitMQ reads top-level CC and BCC as extra routing keys and closes the channel when
     // either is not an array (rabbit_basic:header_routes).
     if (depth == 1 && (key == "CC" || key == "BCC") && !v.IsArray())

@@ -14,6 +14,8 @@
 //   - reply_to must not be "amq.rabbitmq.reply-to" (direct reply-to needs a consumer on the
 //     publishing channel, which ours never has);
 //   - a top-level "CC" or "BCC" header must be an array (rabbit_basic:header_routes);
+//   - header keys are 1..255 bytes (rabbitmq-c truncates longer ones, and its consumers
+//     cannot read a message with an empty key);
 //   - header integers above INT64_MAX become doubles: RabbitMQ decodes 'L' as signed;
 //   - the encoded headers table is capped at kMaxHeadersBytes so the header frame always fits
 //     frame_max (rabbitmq-c has already sent the method frame when that encode would fail).
