@@ -94,8 +94,8 @@ BOOST_AUTO_TEST_CASE(registry_route_table) {
   std::vector<std::string> table;
   for (const auto& route : r.routes())
     table.push_back(route.module + " " + route.pattern);
-  std::vector<std::string> expected = {"stats /stats", "stats /stats/fleet"};
+  std::vector<std::string> expected = {"stats /stats", "stats /stats/fleet", "publish /*/*/*"};
   BOOST_TEST(table == expected, boost::test_tools::per_element());
-  BOOST_TEST(known_modules() == std::vector<std::string>{"stats"},
-             boost::test_tools::per_element());
+  std::vector<std::string> modules = {"stats", "publish"};
+  BOOST_TEST(known_modules() == modules, boost::test_tools::per_element());
 }
