@@ -164,6 +164,19 @@ void AmqpClient::declare_queue(const std::string& queue, bool durable) {
   check("queue.declare");
 }
 
+void AmqpClient::declare_bounded_queue(const std::string& queue, int64_t max_length) {
+  amqp_table_entry_t args[2];
+  args[0].key = amqp_cstring_bytes("x-max-length");
+  args[0].value.kind = AMQP_FIELD_KIND_I64;
+  args[0].value.value.i64 = max_length;
+  args[1].key = amqp_cstring_bytes("x-overflow");
+  args[1].value.kind = AMQP_FIELD_KIND_UTF8;
+  args[1].value.value.bytes = amqp_cstring_bytes("reject-publish");
+  amqp_table_t table{2, args};
+  amqp_queue_declare(conn_, 1, amqp_cstring_bytes(queue.c_str()), 0, 0, 0, 0, table);
+  check("queue.declare (bounded)");
+}
+
 void AmqpClient::declare_exchange(const std::string& exchange, const std::string& type) {
   amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(exchange.c_str()),
                         amqp_cstring_bytes(type.c_str()), 0, 0, 0, 0, amqp_empty_table);

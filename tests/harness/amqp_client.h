@@ -32,6 +32,8 @@ class AmqpClient {
   AmqpClient& operator=(const AmqpClient&) = delete;
 
   void declare_queue(const std::string& queue, bool durable = false);
+  // A queue that holds at most `max_length` messages and nacks publishes beyond that.
+  void declare_bounded_queue(const std::string& queue, int64_t max_length);
   void declare_exchange(const std::string& exchange, const std::string& type = "topic");
   void bind(const std::string& queue, const std::string& exchange, const std::string& key);
   void purge(const std::string& queue);

@@ -3,6 +3,8 @@
 // steady publish load and restarted; every request answered 204 must be in the (durable)
 // queue afterwards, every other request must have had a 5xx, and publishing must resume
 // without anyone touching sluiced.
+#include <signal.h>
+
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -136,4 +138,37 @@ BOOST_AUTO_TEST_CASE(kill_9_of_the_broker_under_load_loses_nothing_acknowledged)
   BOOST_TEST(c["connections"]["closed"].GetUint64() >= 1u);
   BOOST_TEST(c["connections"]["opened"].GetUint64() >= 2u);
   BOOST_TEST(c["unavailable"].GetUint64() >= 1u);
+}
+
+// A broker that stops answering (here: SIGSTOP) gets no 204 out of sluice: the request is
+// answered 503 once rabbitmq.confirm_timeout has passed, and publishing recovers after.
+BOOST_AUTO_TEST_CASE(a_silent_broker_times_out_with_503) {
+  TempDir dir;
+  RabbitServer rabbit(dir.file("rabbit"));
+  uint16_t port = free_port();
+  std::string yaml = outage_yaml(dir, rabbit.amqp_port(), {port});
+  yaml.replace(yaml.find("confirm_timeout: 3s"), 19, "confirm_timeout: 1s");
+  Sluiced s(dir, yaml);
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({port}));
+  const std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", basic_auth("guest", "guest")}};
+  BOOST_REQUIRE(http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=1", auth}).status ==
+                204);
+  pid_t beam = rabbit.beam_pid();
+  BOOST_REQUIRE(beam > 0);
+  kill(beam, SIGSTOP);
+  auto asked = std::chrono::steady_clock::now();
+  HttpResponse r = http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=2", auth});
+  auto took = std::chrono::steady_clock::now() - asked;
+  kill(beam, SIGCONT);
+  check_error_body(r, 503, "confirm_timeout");
+  BOOST_TEST((took >= 900ms));
+  BOOST_TEST((took < 3s));
+  int status = 0;
+  for (int i = 0; i < 100 && status != 204; ++i) {
+    status = http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=3", auth}).status;
+    if (status != 204) std::this_thread::sleep_for(100ms);
+  }
+  BOOST_TEST(status == 204);
 }

@@ -278,6 +278,42 @@ BOOST_AUTO_TEST_CASE(an_exchange_deleted_after_use_gives_503_then_404) {
   BOOST_TEST(post("/%2F/amq.topic/after", "body=4").status == 204);
 }
 
+BOOST_AUTO_TEST_CASE(a_nack_is_503) {
+  std::string queue = "bounded-" + std::to_string(port);
+  amqp.declare_bounded_queue(queue, 1);
+  BOOST_TEST(post("/%2F/amq.default/" + queue, "body=fits").status == 204);
+  HttpResponse r = post("/%2F/amq.default/" + queue, "body=overflows");
+  check_error_body(r, 503, "message_rejected");
+  BOOST_TEST(r.header("retry-after") == "1");
+  BOOST_TEST(amqp.count(queue) == 1u);
+}
+
+// A resource alarm makes the broker send connection.blocked: publishes are refused at once
+// instead of hanging, and flow again after connection.unblocked.
+BOOST_AUTO_TEST_CASE(a_blocked_broker_is_503_until_unblocked) {
+  RabbitServer& rabbit = shared_rabbit();
+  std::string queue = queue_for("alarm");
+  BOOST_TEST(post("/%2F/amq.topic/alarm", "body=before").status == 204);
+  BOOST_REQUIRE(rabbit.ctl({"set_vm_memory_high_watermark", "0.000001"}).exit_code == 0);
+  // RabbitMQ blocks a connection when it next publishes: that message is never confirmed
+  // (503 confirm_timeout); from then on the broker has said connection.blocked.
+  HttpResponse r;
+  for (int i = 0; i < 20; ++i) {
+    r = post("/%2F/amq.topic/alarm", "body=during");
+    BOOST_TEST(r.status == 503);
+    if (r.body.find("broker_blocked") != std::string::npos) break;
+  }
+  check_error_body(r, 503, "broker_blocked");
+  BOOST_TEST(r.header("retry-after") == "1");
+  BOOST_REQUIRE(rabbit.ctl({"set_vm_memory_high_watermark", "0.4"}).exit_code == 0);
+  for (int i = 0; i < 50; ++i) {
+    r = post("/%2F/amq.topic/alarm", "body=after");
+    if (r.status == 204) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  BOOST_TEST(r.status == 204);
+}
+
 BOOST_AUTO_TEST_CASE(stats_report_the_connection) {
   std::string queue = queue_for("stats");
   for (int i = 0; i < 3; ++i)
