@@ -21,6 +21,8 @@ int http_status(Errc code) {
       return 411;
     case Errc::too_large:
       return 413;
+    case Errc::header_too_large:
+      return 431;
     case Errc::unsupported_media:
       return 415;
     case Errc::backend_unavailable:

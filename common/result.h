@@ -15,6 +15,7 @@ enum class Errc {
   method_not_allowed,
   length_required,
   too_large,
+  header_too_large,
   unsupported_media,
   backend_unavailable,
   http_version,

@@ -55,7 +55,7 @@ std::string pidfile_setting(const std::string& config_path, const common::Config
 }
 
 int send_signal(const std::string& pidfile, const std::string& name) {
-  auto pid = read_pid(pidfile);
+  auto pid = running_pid(pidfile);
   if (!pid) return fail(pid.error().message + " (is sluiced running?)", kExitRuntime);
   if (kill(pid.value(), signal_number(name)) != 0) {
     return fail(

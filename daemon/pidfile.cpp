@@ -67,3 +67,17 @@ common::Result<pid_t> read_pid(const std::string& path) {
 }
 
 }  // namespace sluice::daemon
+
+namespace sluice::daemon {
+
+common::Result<pid_t> running_pid(const std::string& path) {
+  common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return sys_error("cannot read pidfile \"" + path + "\"", errno);
+  if (flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
+    return common::make_error(common::Errc::internal, "pidfile",
+                              "pidfile \"" + path + "\" is not locked by a running sluiced");
+  }
+  return read_pid(path);
+}
+
+}  // namespace sluice::daemon

@@ -34,5 +34,8 @@ class Pidfile {
 
 // The pid written in `path`, for `sluiced -s`.
 common::Result<pid_t> read_pid(const std::string& path);
+// The pid of the instance holding `path`'s lock; an error when nobody holds it, so a stale
+// file left by a crash never gets an unrelated process signalled.
+common::Result<pid_t> running_pid(const std::string& path);
 
 }  // namespace sluice::daemon

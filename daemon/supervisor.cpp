@@ -43,7 +43,6 @@ struct Supervisor::Child {
   common::Backoff backoff{kFirstRespawnDelay, kMaxRespawnDelay};
   Clock::time_point started;
   common::EventPtr timer;  // respawn delay while waiting, SIGKILL deadline while retiring
-  int kill_signal = SIGKILL;
 };
 
 common::ConfigLoad load_and_check(const std::string& path) {
@@ -260,10 +259,9 @@ void Supervisor::on_child_timer(evutil_socket_t, short, void* arg) {
   if (child.state == ChildState::waiting) {
     self.spawn(child);
   } else if (child.state == ChildState::retiring && child.pid > 0) {
-    SLOG_WARN(kModule, "worker %d for %s still running after its grace period: sending %s",
-              static_cast<int>(child.pid), describe(child.key).c_str(),
-              strsignal(child.kill_signal));
-    kill(child.pid, child.kill_signal);
+    SLOG_WARN(kModule, "worker %d for %s still running after its grace period: sending SIGKILL",
+              static_cast<int>(child.pid), describe(child.key).c_str());
+    kill(child.pid, SIGKILL);
   }
 }
 
@@ -365,16 +363,31 @@ void Supervisor::stop(int signo) {
     all.push_back(c.get());
   for (Child* c : all) {
     if (immediate && c->state == ChildState::retiring) {
+      // Already draining: hurry it, and do not wait out the rest of its graceful deadline.
       kill(c->pid, SIGQUIT);
+      timeval grace = common::to_timeval(kQuitGrace.count());
+      evtimer_add(c->timer.get(), &grace);
       continue;
     }
     if (immediate) {
       retire(*c, SIGQUIT, kQuitGrace);
     } else {
-      retire(*c, SIGTERM, c->config->daemon.shutdown_timeout);
+      retire(*c, SIGTERM, kill_deadline(*c));
     }
   }
+  // Nothing may queue on a socket nobody will accept from again: refuse at once, so an
+  // upstream pool moves on instead of waiting.
+  std::vector<ListenerKey> keys;
+  for (const auto& [key, fd] : listeners_.all())
+    keys.push_back(key);
+  for (const auto& key : keys)
+    listeners_.close(key);
   maybe_finish();
+}
+
+// The worker stops itself at shutdown_timeout; SIGKILL only if it has not a moment later.
+std::chrono::milliseconds Supervisor::kill_deadline(const Child& child) const {
+  return child.config->daemon.shutdown_timeout + kKillMargin;
 }
 
 void Supervisor::maybe_finish() {

@@ -40,6 +40,7 @@ class Supervisor {
   static constexpr std::chrono::milliseconds kFirstRespawnDelay{100};
   static constexpr std::chrono::milliseconds kMaxRespawnDelay{10000};
   static constexpr std::chrono::milliseconds kQuitGrace{1000};
+  static constexpr std::chrono::milliseconds kKillMargin{1000};
 
  private:
   struct Child;
@@ -58,6 +59,7 @@ class Supervisor {
   void stop(int signo);
   void reopen_logs();
   void maybe_finish();
+  std::chrono::milliseconds kill_deadline(const Child& child) const;
   void on_signal(int signo);
   std::unique_ptr<Child> make_child(std::shared_ptr<const common::Config> config, size_t index);
 

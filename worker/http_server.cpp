@@ -19,6 +19,11 @@ namespace sluice::worker {
 namespace {
 
 constexpr const char* kModule = "http";
+// Beyond these a request's headers get 431: libevhtp caps a line, not their number.
+constexpr size_t kMaxHeaders = 100;
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr long long kSweepMs = 1000;
+constexpr long long kAcceptPauseMs = 200;
 
 uint64_t elapsed_us(const RequestCtx& ctx) {
   auto d = std::chrono::steady_clock::now() - ctx.started();
@@ -53,26 +58,16 @@ RequestCtx* ctx_of(evhtp_request_t* req) {
   return static_cast<RequestCtx*>(req->cbarg);
 }
 
-// libevhtp only resumes a paused connection when asked; a 413 sent from a hook pauses it,
-// so resume on the next loop turn (after the hook has returned) to flush and close it.
-void resume_later(event_base* base, evhtp_connection_t* conn) {
-  static const timeval kNow{0, 0};
-  event_base_once(
-      base, -1, EV_TIMEOUT,
-      [](evutil_socket_t, short, void* arg) {
-        evhtp_connection_resume(static_cast<evhtp_connection_t*>(arg));
-      },
-      conn, &kNow);
-}
-
 }  // namespace
 
 HttpServer::HttpServer(event_base* base, const common::ListenConfig& listen, const Router& router,
                        common::WorkerSlot& slot)
-    : base_(base), listen_(listen), router_(router), slot_(slot) {}
+    : base_(base), listen_(listen), router_(router), slot_(slot), closer_(base) {}
+
+HttpServer::~HttpServer() = default;
 
 common::Result<void> HttpServer::start(int fd) {
-  htp_.reset(evhtp_new(base_, nullptr));
+  htp_.reset(evhtp_new(base_, this));
   if (!htp_) {
     return common::make_error(common::Errc::internal, "evhtp_new", "evhtp_new() failed");
   }
@@ -85,13 +80,67 @@ common::Result<void> HttpServer::start(int fd) {
     return common::make_error(common::Errc::internal, "accept_socket",
                               std::string("evhtp_accept_socket() failed: ") + std::strerror(err));
   }
+  evconnlistener_set_error_cb(htp_->server, on_accept_error);
+  accept_pause_.reset(evtimer_new(
+      base_,
+      [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->resume_accepting(); },
+      this));
+  sweep_.reset(event_new(
+      base_, -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) {
+        static_cast<HttpServer*>(arg)->sweep_slow_clients();
+      },
+      this));
+  timeval every = common::to_timeval(kSweepMs);
+  evtimer_add(sweep_.get(), &every);
   return {};
 }
 
+// Stops accepting and closes this worker's copy of the listening socket: a port the new
+// configuration drops is refused as soon as the supervisor has closed its copy too.
 void HttpServer::drain() {
   if (draining_) return;
   draining_ = true;
-  if (htp_ && htp_->server != nullptr) evconnlistener_disable(htp_->server);
+  if (htp_ && htp_->server != nullptr) evhtp_unbind_socket(htp_.get());
+}
+
+// Out of descriptors (EMFILE): libevent would retry accept() in a tight loop. Stop
+// accepting for a moment instead; connections wait in the kernel's backlog.
+void HttpServer::on_accept_error(evconnlistener* listener, void* arg) {
+  int err = EVUTIL_SOCKET_ERROR();
+  auto* self = static_cast<HttpServer*>(static_cast<evhtp_t*>(arg)->arg);
+  evconnlistener_disable(listener);
+  auto now = std::chrono::steady_clock::now();
+  if (now - self->last_accept_error_log_ >= std::chrono::seconds(10)) {
+    SLOG_SYSERR(kModule, err, "accept() failed; pausing accepts for %lld ms", kAcceptPauseMs);
+    self->last_accept_error_log_ = now;
+  }
+  timeval pause = common::to_timeval(kAcceptPauseMs);
+  evtimer_add(self->accept_pause_.get(), &pause);
+}
+
+void HttpServer::resume_accepting() {
+  if (!draining_ && htp_ && htp_->server != nullptr) evconnlistener_enable(htp_->server);
+}
+
+// Slowloris: the read timeout restarts with every byte, so a client dripping its request
+// line or headers would hold a connection for ever. Bound the time to a complete head.
+void HttpServer::sweep_slow_clients() {
+  auto cutoff = std::chrono::steady_clock::now() - listen_.client_timeout;
+  std::vector<evhtp_connection_t*> slow;
+  for (const auto& [conn, since] : fresh_) {
+    if (since < cutoff) slow.push_back(conn);
+  }
+  for (RequestCtx* ctx : receiving_headers_) {
+    if (ctx->started() < cutoff && ctx->raw() != nullptr) {
+      slow.push_back(evhtp_request_get_connection(ctx->raw()));
+    }
+  }
+  for (evhtp_connection_t* conn : slow) {
+    if (closer_.closing(conn)) continue;
+    SLOG_DEBUG(kModule, "closing a connection that has not sent a whole request head in time");
+    evhtp_connection_free(conn);
+  }
 }
 
 evhtp_res HttpServer::on_post_accept(evhtp_connection_t* conn, void* arg) {
@@ -102,11 +151,12 @@ evhtp_res HttpServer::on_post_accept(evhtp_connection_t* conn, void* arg) {
 void HttpServer::accept_connection(evhtp_connection_t* conn) {
   slot_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   slot_.connections_open.fetch_add(1, std::memory_order_relaxed);
-  fresh_.insert(conn);
+  fresh_.emplace(conn, std::chrono::steady_clock::now());
   evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
                             common::as_hook(on_connection_fini), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, common::as_hook(on_headers_start),
                             this);
+  evhtp_connection_set_hook(conn, evhtp_hook_on_header, common::as_hook(on_header), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_headers, common::as_hook(on_headers), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_read, common::as_hook(on_body), this);
 }
@@ -122,6 +172,10 @@ evhtp_res HttpServer::on_connection_fini(evhtp_connection_t* conn, void* arg) {
 void HttpServer::finish_connection(evhtp_connection_t* conn) {
   slot_.connections_open.fetch_sub(1, std::memory_order_relaxed);
   fresh_.erase(conn);
+  closer_.forget(conn);
+  if (conn->request != nullptr && ctx_of(conn->request) != nullptr) {
+    receiving_headers_.erase(ctx_of(conn->request));
+  }
   if (conn->parser == nullptr || conn->bev == nullptr) return;
   htpparse_error err = htparser_get_error(conn->parser);
   if (err == htparse_error_none) return;
@@ -164,7 +218,21 @@ void HttpServer::begin_request(evhtp_request_t* req) {
   req->cbarg = ctx;
   evhtp_request_set_hook(req, evhtp_hook_on_request_fini, common::as_hook(on_request_fini), ctx);
   ++in_flight_;
+  receiving_headers_.insert(ctx);
   slot_.count_method(static_cast<unsigned>(ctx->method_));
+}
+
+evhtp_res HttpServer::on_header(evhtp_request_t* req, evhtp_header_t* header, void* arg) {
+  RequestCtx* ctx = ctx_of(req);
+  if (ctx == nullptr || ctx->replied()) return EVHTP_RES_OK;
+  ctx->header_count_ += 1;
+  ctx->header_bytes_ += header->klen + header->vlen + 4;
+  if (ctx->header_count_ > kMaxHeaders || ctx->header_bytes_ > kMaxHeaderBytes) {
+    return static_cast<HttpServer*>(arg)->reject_in_hook(
+        *ctx, common::make_error(common::Errc::header_too_large, "headers_too_large",
+                                 "request headers exceed 100 fields or 64 KiB"));
+  }
+  return EVHTP_RES_OK;
 }
 
 evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
@@ -174,6 +242,9 @@ evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* a
 }
 
 evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
+  receiving_headers_.erase(&ctx);
+  ctx.headers_done_ = true;
+  if (ctx.replied()) return EVHTP_RES_PAUSE;  // refused in on_header already
   // libevhtp takes any version >= 1.1 for 1.1 (HTTP/9.9 included): check it ourselves, and
   // answer in a version the client can read.
   htparser* parser = evhtp_request_get_connection(ctx.raw())->parser;
@@ -184,7 +255,18 @@ evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
         ctx, common::make_error(common::Errc::http_version, "http_version_not_supported",
                                 "only HTTP/1.0 and HTTP/1.1 are served"));
   }
+  // Two lengths, or a length beside chunked encoding, are how requests are smuggled past a
+  // proxy that reads them differently: refuse them.
+  size_t lengths = 0;
+  evhtp_header_t* h;
+  TAILQ_FOREACH(h, ctx.raw()->headers_in, next) {
+    if (strcasecmp(h->key, "Content-Length") == 0) ++lengths;
+  }
   const char* length = ctx.header("Content-Length");
+  if (lengths > 1 || (lengths == 1 && ctx.header("Transfer-Encoding") != nullptr)) {
+    return reject_in_hook(ctx, common::make_error(common::Errc::bad_request, "ambiguous_length",
+                                                  "the request has more than one body length"));
+  }
   if (length == nullptr) return EVHTP_RES_OK;
   char* end = nullptr;
   errno = 0;
@@ -217,15 +299,21 @@ common::Error HttpServer::too_large_error() const {
 }
 
 // Answers from inside a parser hook and closes the connection: the rest of the request is
-// not read.
+// never parsed (see lingering_close.h).
 evhtp_res HttpServer::reject_in_hook(RequestCtx& ctx, const common::Error& error) {
   evhtp_request_t* req = ctx.raw();
-  evhtp_request_set_keepalive(req, 0);
-  ctx.add_header("Connection", "close");
+  req->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE;  // "Connection: close" on the answer
+  // Refused while its headers still arrive, the request has no protocol yet and libevhtp
+  // would answer in HTTP/1.0.
+  if (req->proto == EVHTP_PROTO_INVALID) {
+    htparser* parser = evhtp_request_get_connection(req)->parser;
+    req->proto = htparser_get_minor(parser) == 0 ? EVHTP_PROTO_10 : EVHTP_PROTO_11;
+  }
   in_hook_ = true;
   send_error(ctx, error);
   in_hook_ = false;
-  resume_later(base_, evhtp_request_get_connection(req));
+  receiving_headers_.erase(&ctx);
+  closer_.close(evhtp_request_get_connection(req));
   return EVHTP_RES_PAUSE;
 }
 
@@ -280,6 +368,7 @@ evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {
 
 void HttpServer::finish_request(RequestCtx& ctx) {
   if (ctx.replied()) slot_.count_response(ctx.status(), elapsed_us(ctx));
+  receiving_headers_.erase(&ctx);
   --in_flight_;
   ctx.req_ = nullptr;
   ctx.release();

@@ -6,13 +6,18 @@
 // in the worker's stats slot, and draining for a graceful stop.
 #include <evhtp.h>
 
+#include <event2/listener.h>
+
+#include <chrono>
 #include <cstdint>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/config.h"
 #include "common/handles/event.h"
 #include "common/result.h"
 #include "common/stats_segment.h"
+#include "worker/lingering_close.h"
 #include "worker/router.h"
 
 namespace sluice::worker {
@@ -25,6 +30,7 @@ class HttpServer {
              common::WorkerSlot& slot);
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
+  ~HttpServer();
 
   // evhtp_accept_socket on `fd` (made non-blocking first: libevent's listener does not).
   common::Result<void> start(int fd);
@@ -45,7 +51,9 @@ class HttpServer {
   static evhtp_res on_post_accept(evhtp_connection_t* conn, void* arg);
   static evhtp_res on_connection_fini(evhtp_connection_t* conn, void* arg);
   static evhtp_res on_headers_start(evhtp_request_t* req, void* arg);
+  static evhtp_res on_header(evhtp_request_t* req, evhtp_header_t* header, void* arg);
   static evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t* headers, void* arg);
+  static void on_accept_error(evconnlistener* listener, void* arg);
   static evhtp_res on_body(evhtp_request_t* req, evbuffer* buf, void* arg);
   static evhtp_res on_request_fini(evhtp_request_t* req, void* arg);
   static void on_request(evhtp_request_t* req, void* arg);
@@ -59,17 +67,26 @@ class HttpServer {
   common::Error too_large_error() const;
   void dispatch(RequestCtx& ctx);
   void finish_request(RequestCtx& ctx);
+  void resume_accepting();
+  void sweep_slow_clients();
 
   event_base* base_;
   const common::ListenConfig& listen_;
   const Router& router_;
   common::WorkerSlot& slot_;
+  LingeringClose closer_;
   common::EvhtpPtr htp_;
+  common::EventPtr accept_pause_;
+  common::EventPtr sweep_;
+  std::chrono::steady_clock::time_point last_accept_error_log_;
   bool draining_ = false;
   bool in_dispatch_ = false;
   bool in_hook_ = false;
   uint64_t in_flight_ = 0;
-  std::unordered_set<evhtp_connection_t*> fresh_;
+  // Accepted, no request started yet: since when.
+  std::unordered_map<evhtp_connection_t*, std::chrono::steady_clock::time_point> fresh_;
+  // Requests whose head (request line and headers) is still arriving.
+  std::unordered_set<RequestCtx*> receiving_headers_;
 };
 
 }  // namespace sluice::worker

@@ -55,6 +55,9 @@ class RequestCtx {
   int refs_ = 1;  // the evhtp request's own reference
   int status_ = 0;
   uint64_t body_bytes_ = 0;
+  size_t header_count_ = 0;
+  size_t header_bytes_ = 0;
+  bool headers_done_ = false;
   std::vector<std::string> params_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -170,6 +170,8 @@ BOOST_AUTO_TEST_CASE(bad_fields_get_400_naming_the_field) {
       {"headers=%5B1%2C2%5D", "headers"},
       {"headers=not-json", "headers"},
       {"app_id=" + std::string(256, 'a'), "app_id"},
+      {"user_id=somebody-else", "user_id"},
+      {"delivery_mode=3", "delivery_mode"},
   };
   for (const auto& [body, field] : cases) {
     HttpResponse r = post("/%2F/amq.topic/bad", body);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -185,7 +186,9 @@ BOOST_AUTO_TEST_CASE(sigterm_lets_a_request_in_flight_complete) {
   std::this_thread::sleep_for(200ms);
   s.signal(SIGTERM);
   std::this_thread::sleep_for(300ms);
-  // Stopping accepting is immediate; the request that started before is still served.
+  // New connections are refused at once (an upstream pool moves on)...
+  BOOST_TEST(!port_open(port));
+  // ...and the request that started before is still served.
   std::string reply = finish_slow_request(fd);
   BOOST_TEST(reply.rfind("HTTP/1.1 200 OK", 0) == 0u, reply);
   BOOST_TEST(reply.find("Connection: close") != std::string::npos);
@@ -258,6 +261,21 @@ BOOST_AUTO_TEST_CASE(daemon_mode_and_signal_commands) {
   BOOST_TEST(process_gone(daemon_pid));
   BOOST_TEST(!dir.exists("sluiced.pid"));
   dir.write("sluice.yaml", basic_config(dir, {port}));
+  // A pidfile left behind names a pid nobody holds the lock for: never signalled.
+  pid_t bystander = fork();
+  if (bystander == 0) {
+    pause();
+    _exit(0);
+  }
+  dir.write("sluiced.pid", std::to_string(bystander) + "\n");
+  CommandResult stale = run_sluiced({"-s", "stop", "-c", config});
+  BOOST_TEST(stale.exit_code == 1);
+  BOOST_TEST(stale.output.find("not locked by a running sluiced") != std::string::npos,
+             stale.output);
+  BOOST_TEST(kill(bystander, 0) == 0);
+  kill(bystander, SIGKILL);
+  waitpid(bystander, nullptr, 0);
+  std::remove(dir.file("sluiced.pid").c_str());
   CommandResult again = run_sluiced({"-s", "stop", "-c", config});
   BOOST_TEST(again.exit_code == 1);
   BOOST_TEST(again.output.find("is sluiced running?") != std::string::npos, again.output);

@@ -15,6 +15,8 @@ namespace {
 
 constexpr const char* kRealm = "Basic realm=\"statelessd\"";
 constexpr long long kSweepMs = 5000;
+// RabbitMQ's default max_message_size: a larger body closes the publishing channel.
+constexpr size_t kMaxMessageBytes = 128u << 20;
 
 common::Error outcome_error(PublishOutcome outcome) {
   using common::Errc;
@@ -86,6 +88,22 @@ common::Result<std::string> path_segment(const std::string& raw, const char* wha
   return decoded;
 }
 
+// What the broker would answer by closing the publishing channel, under every other
+// client's unconfirmed messages, is refused here for this request alone.
+common::Result<void> check_for_channel(const PublishMessage& m, const std::string& login) {
+  const amqp_basic_properties_t& p = m.properties();
+  if ((p._flags & AMQP_BASIC_USER_ID_FLAG) &&
+      std::string_view(static_cast<const char*>(p.user_id.bytes), p.user_id.len) != login) {
+    return common::make_error(common::Errc::bad_request, "invalid_field",
+                              "field \"user_id\" must be the user name of the credentials");
+  }
+  if (m.body().size() > kMaxMessageBytes) {
+    return common::make_error(common::Errc::too_large, "message_too_large",
+                              "the message body exceeds the broker's 128 MiB limit");
+  }
+  return {};
+}
+
 }  // namespace
 
 common::Result<void> PublishModule::configure(const YAML::Node& section) {
@@ -139,6 +157,9 @@ void PublishModule::serve(RequestCtx& ctx) {
   if (auto read = read_fields(ctx, fields); !read) return send_error(ctx, read.error());
   auto message = build_message(fields);
   if (!message) return send_error(ctx, message.error());
+  if (auto fits = check_for_channel(**message, credentials->user); !fits) {
+    return send_error(ctx, fits.error());
+  }
   if (*exchange == kDefaultExchangeAlias) exchange->clear();
 
   AmqpCredentials key{*vhost, credentials->user, credentials->password};

@@ -9,10 +9,12 @@ using namespace sluice::common;
 
 BOOST_AUTO_TEST_CASE(every_errc_maps_to_its_status) {
   std::vector<std::pair<Errc, int>> table = {
-      {Errc::bad_request, 400},  {Errc::unauthorized, 401},       {Errc::forbidden, 403},
-      {Errc::not_found, 404},    {Errc::method_not_allowed, 405}, {Errc::length_required, 411},
-      {Errc::too_large, 413},    {Errc::unsupported_media, 415},  {Errc::backend_unavailable, 503},
-      {Errc::http_version, 505}, {Errc::internal, 500},
+      {Errc::bad_request, 400},        {Errc::unauthorized, 401},
+      {Errc::forbidden, 403},          {Errc::not_found, 404},
+      {Errc::method_not_allowed, 405}, {Errc::length_required, 411},
+      {Errc::too_large, 413},          {Errc::header_too_large, 431},
+      {Errc::unsupported_media, 415},  {Errc::backend_unavailable, 503},
+      {Errc::http_version, 505},       {Errc::internal, 500},
   };
   for (const auto& [code, status] : table)
     BOOST_TEST(http_status(code) == status);
