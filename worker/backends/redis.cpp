@@ -206,7 +206,13 @@ void RedisConnection::tick() {
   }
   ping_pending_ = true;
   send({"PING"}, [this](redisReply* reply) {
-    if (reply != nullptr) ping_pending_ = false;
+    if (reply == nullptr) return;  // the disconnect path handles it
+    ping_pending_ = false;
+    // -LOADING and the like: the server answers but cannot serve commands.
+    if (reply->type == REDIS_REPLY_ERROR) {
+      std::string why = std::string("PING refused: ") + reply->str;
+      drop(why.c_str());
+    }
   });
 }
 
