@@ -80,6 +80,9 @@ bool port_open(uint16_t port);
 
 // Connects to 127.0.0.1:port, writes `bytes` (without half-closing), and reads until the peer
 // closes or `timeout` passes. Returns what was received ("" if the connect failed).
+// A connected, blocking TCP socket to 127.0.0.1:port (the caller closes it); -1 on failure.
+int connect_loopback(uint16_t port);
+
 std::string raw_exchange(uint16_t port, const std::string& bytes,
                          std::chrono::milliseconds timeout = 5s);
 

@@ -134,6 +134,14 @@ bool wait_for_port(uint16_t port, std::chrono::milliseconds timeout) {
   }
 }
 
+int connect_loopback(uint16_t port) {
+  UniqueFd fd = detail::connect_loopback(port, 5s);
+  if (!fd.valid()) return -1;
+  int flags = fcntl(fd.get(), F_GETFL);
+  fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  return fd.release();
+}
+
 std::string raw_exchange(uint16_t port, const std::string& bytes,
                          std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;

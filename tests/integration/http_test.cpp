@@ -138,12 +138,8 @@ BOOST_AUTO_TEST_CASE(ambiguous_body_lengths_get_400) {
 // Slowloris: one byte at a time keeps resetting an idle timeout; the head must still be
 // complete within client_timeout (2 s here).
 BOOST_AUTO_TEST_CASE(a_request_head_that_drips_is_cut_off) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  int fd = connect_loopback(port);
+  BOOST_REQUIRE(fd >= 0);
   std::string head = "GET /stats HTTP/1.1\r\nHost: t\r\nX-Slow: ";
   auto started = std::chrono::steady_clock::now();
   bool closed = false;

@@ -29,12 +29,8 @@ std::string basic_config(const TempDir& dir, const std::vector<uint16_t>& ports,
 
 // Connects, sends the headers and half the body of a request, and returns the socket.
 int start_slow_request(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  BOOST_REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  int fd = connect_loopback(port);
+  BOOST_REQUIRE(fd >= 0);
   std::string head = "GET /stats HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345";
   BOOST_REQUIRE(write(fd, head.data(), head.size()) == static_cast<ssize_t>(head.size()));
   return fd;

@@ -48,6 +48,18 @@ struct AmqpCounters {
   uint64_t confirms = 0;
   uint64_t nacks = 0;
   uint64_t unavailable = 0;  // answered 503: nacked, timed out, no connection, blocked
+
+  AmqpCounters& operator+=(const AmqpCounters& o) {
+    connections_opened += o.connections_opened;
+    connections_closed += o.connections_closed;
+    channels_opened += o.channels_opened;
+    channels_closed += o.channels_closed;
+    publishes += o.publishes;
+    confirms += o.confirms;
+    nacks += o.nacks;
+    unavailable += o.unavailable;
+    return *this;
+  }
 };
 
 class AmqpConnection {

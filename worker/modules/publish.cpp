@@ -191,51 +191,33 @@ void PublishModule::forget_refused() {
 
 // statelessd's "vhost:user" entries, summed over the passwords seen for that pair.
 void PublishModule::report_connections(common::JsonWriter& w) const {
-  std::map<std::string, std::pair<AmqpCounters, std::pair<bool, uint64_t>>> pairs;
+  struct Pair {
+    AmqpCounters sum;
+    bool connected = false;
+    uint64_t unconfirmed = 0;
+  };
+  std::map<std::string, Pair> pairs;
   for (const auto& [key, conn] : connections_) {
-    auto& [sum, state] = pairs[std::get<0>(key) + ":" + std::get<1>(key)];
-    const AmqpCounters& c = conn->counters();
-    sum.connections_opened += c.connections_opened;
-    sum.connections_closed += c.connections_closed;
-    sum.channels_opened += c.channels_opened;
-    sum.channels_closed += c.channels_closed;
-    sum.publishes += c.publishes;
-    sum.confirms += c.confirms;
-    sum.nacks += c.nacks;
-    sum.unavailable += c.unavailable;
-    state.first = state.first || conn->connected();
-    state.second += conn->unconfirmed();
+    Pair& p = pairs[std::get<0>(key) + ":" + std::get<1>(key)];
+    p.sum += conn->counters();
+    p.connected = p.connected || conn->connected();
+    p.unconfirmed += conn->unconfirmed();
   }
-  for (const auto& [name, entry] : pairs) {
-    const AmqpCounters& c = entry.first;
+  for (const auto& [name, p] : pairs) {
+    const AmqpCounters& c = p.sum;
     common::json_key(w, name);
     w.StartObject();
     w.Key("connected");
-    w.Bool(entry.second.first);
+    w.Bool(p.connected);
     w.Key("connections");
-    w.StartObject();
-    w.Key("opened");
-    w.Uint64(c.connections_opened);
-    w.Key("closed");
-    w.Uint64(c.connections_closed);
-    w.EndObject();
+    common::json_pair(w, "opened", c.connections_opened, "closed", c.connections_closed);
     w.Key("channels");
-    w.StartObject();
-    w.Key("opened");
-    w.Uint64(c.channels_opened);
-    w.Key("closed");
-    w.Uint64(c.channels_closed);
-    w.EndObject();
-    w.Key("publishes");
-    w.Uint64(c.publishes);
-    w.Key("queue_size");
-    w.Uint64(entry.second.second);
-    w.Key("confirms");
-    w.Uint64(c.confirms);
-    w.Key("nacks");
-    w.Uint64(c.nacks);
-    w.Key("unavailable");
-    w.Uint64(c.unavailable);
+    common::json_pair(w, "opened", c.channels_opened, "closed", c.channels_closed);
+    common::json_uint(w, "publishes", c.publishes);
+    common::json_uint(w, "queue_size", p.unconfirmed);
+    common::json_uint(w, "confirms", c.confirms);
+    common::json_uint(w, "nacks", c.nacks);
+    common::json_uint(w, "unavailable", c.unavailable);
     w.EndObject();
   }
 }

@@ -75,15 +75,6 @@ struct Figures {
   }
 };
 
-void write_pair(JsonWriter& w, const char* a, uint64_t va, const char* b, uint64_t vb) {
-  w.StartObject();
-  w.Key(a);
-  w.Uint64(va);
-  w.Key(b);
-  w.Uint64(vb);
-  w.EndObject();
-}
-
 // "requests" as statelessd has it: keys appear once used; processing_time in seconds.
 void write_requests(JsonWriter& w, const Figures& f) {
   w.StartObject();
@@ -108,7 +99,7 @@ void write_requests(JsonWriter& w, const Figures& f) {
 // statelessd's getrusage keys, in its units.
 void write_rusage(JsonWriter& w, const Figures& f) {
   w.Key("block");
-  write_pair(w, "input", f.block_in, "output", f.block_out);
+  common::json_pair(w, "input", f.block_in, "output", f.block_out);
   w.Key("context_switches");
   w.Uint64(f.context_switches);
   w.Key("cpu_time");
@@ -121,7 +112,7 @@ void write_rusage(JsonWriter& w, const Figures& f) {
   w.Key("memory_usage");
   w.Uint64(f.max_rss_kb);
   w.Key("page_faults");
-  write_pair(w, "minor", f.minor_faults, "major", f.major_faults);
+  common::json_pair(w, "minor", f.minor_faults, "major", f.major_faults);
   w.Key("page_size");
   w.Int64(static_cast<int64_t>(sysconf(_SC_PAGESIZE)));
   w.Key("signals_received");
