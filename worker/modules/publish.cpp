@@ -15,6 +15,9 @@ namespace {
 
 constexpr const char* kRealm = "Basic realm=\"statelessd\"";
 constexpr long long kSweepMs = 5000;
+// Distinct (vhost, user, password) connections one worker keeps; a client cycling through
+// passwords must not make it open logins without bound.
+constexpr size_t kMaxConnections = 1024;
 // RabbitMQ's default max_message_size: a larger body closes the publishing channel.
 constexpr size_t kMaxMessageBytes = 128u << 20;
 
@@ -163,18 +166,25 @@ void PublishModule::serve(RequestCtx& ctx) {
   if (*exchange == kDefaultExchangeAlias) exchange->clear();
 
   AmqpCredentials key{*vhost, credentials->user, credentials->password};
+  AmqpConnection* conn = connection_for(key);
+  if (conn == nullptr) {
+    return send_error(ctx, common::make_error(common::Errc::backend_unavailable,
+                                              "too_many_connections",
+                                              "too many distinct credentials in use; retry later"));
+  }
   CtxRef ref(ctx);
-  connection_for(key).publish(*exchange, *routing_key, std::move(*message),
+  conn->publish(*exchange, *routing_key, std::move(*message),
                               [ref](PublishOutcome outcome) { answer(*ref, outcome); });
 }
 
-AmqpConnection& PublishModule::connection_for(const AmqpCredentials& c) {
+AmqpConnection* PublishModule::connection_for(const AmqpCredentials& c) {
   Key key{c.vhost, c.user, c.password};
   auto it = connections_.find(key);
   if (it == connections_.end()) {
+    if (connections_.size() >= kMaxConnections) return nullptr;
     it = connections_.emplace(key, std::make_unique<AmqpConnection>(base_, rabbitmq_, c)).first;
   }
-  return *it->second;
+  return it->second.get();
 }
 
 // Refused credentials are not kept past their refusal: a client trying passwords must not

@@ -34,7 +34,8 @@ class PublishModule : public Module {
   using Key = std::tuple<std::string, std::string, std::string>;  // vhost, user, password
 
   void serve(RequestCtx& ctx);
-  AmqpConnection& connection_for(const AmqpCredentials& credentials);
+  // Null when the table is full.
+  AmqpConnection* connection_for(const AmqpCredentials& credentials);
   void forget_refused();
 
   event_base* base_ = nullptr;
