@@ -343,20 +343,24 @@ void HttpServer::dispatch(RequestCtx& ctx) {
     guard("request handler", ctx, [&] { match.route->handler(ctx); });
   }
   in_dispatch_ = false;
-  evhtp_request_t* req = ctx.raw();
-  if (ctx.replied() && req != nullptr) {
-    // libevhtp stalls on pipelined requests until a pause/resume cycle re-runs its read
-    // callback (reference/environment.md section 4).
-    evhtp_request_pause(req);
-    evhtp_request_resume(req);
-  }
+  if (ctx.replied()) kick_pipeline(ctx);
 }
 
 void HttpServer::after_reply(RequestCtx& ctx) {
-  if (in_dispatch_ || in_hook_ || ctx.raw() == nullptr) return;
-  // An asynchronous reply: same pipelining kick as in dispatch().
-  evhtp_request_pause(ctx.raw());
-  evhtp_request_resume(ctx.raw());
+  if (in_dispatch_ || in_hook_) return;
+  kick_pipeline(ctx);  // an asynchronous reply
+}
+
+// libevhtp stalls on pipelined requests until a pause/resume cycle re-runs its read
+// callback (reference/environment.md section 4). The cycle costs two epoll_ctl calls, so
+// only pay it when more input is already waiting.
+void HttpServer::kick_pipeline(RequestCtx& ctx) {
+  evhtp_request_t* req = ctx.raw();
+  if (req == nullptr) return;
+  evhtp_connection_t* conn = evhtp_request_get_connection(req);
+  if (conn->bev == nullptr || evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0) return;
+  evhtp_request_pause(req);
+  evhtp_request_resume(req);
 }
 
 evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {

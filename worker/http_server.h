@@ -66,6 +66,7 @@ class HttpServer {
   evhtp_res reject_in_hook(RequestCtx& ctx, const common::Error& error);
   common::Error too_large_error() const;
   void dispatch(RequestCtx& ctx);
+  void kick_pipeline(RequestCtx& ctx);
   void finish_request(RequestCtx& ctx);
   void resume_accepting();
   void sweep_slow_clients();

@@ -1,5 +1,9 @@
 #include "worker/backends/amqp.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "common/log.h"
@@ -51,6 +55,7 @@ AmqpConnection::AmqpConnection(event_base* base, const common::RabbitmqConfig& c
   timeval every = common::to_timeval(kTickMs);
   evtimer_add(tick_.get(), &every);
   retry_.reset(evtimer_new(base_, on_retry, this));
+  uncork_.reset(evtimer_new(base_, on_uncork, this));
 }
 
 AmqpConnection::~AmqpConnection() {
@@ -175,6 +180,27 @@ void AmqpConnection::send_now(Queued q) {
   }
   ++counters_.publishes;
   unconfirmed_.emplace(next_tag_++, Inflight{std::move(q.done), q.deadline});
+  cork();
+}
+
+// Publishes made while one loop turn serves many requests go out in as few segments as
+// possible: the socket is corked at the first and uncorked once the turn is over (a zero
+// timer runs after the callbacks of the current turn). Fewer segments, fewer broker wakeups.
+void AmqpConnection::cork() {
+  if (corked_ || conn_ == nullptr) return;
+  int on = 1;
+  setsockopt(amqp_get_sockfd(conn_), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+  corked_ = true;
+  timeval now{0, 0};
+  evtimer_add(uncork_.get(), &now);
+}
+
+void AmqpConnection::on_uncork(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<AmqpConnection*>(arg);
+  self->corked_ = false;
+  if (self->conn_ == nullptr) return;
+  int off = 0;
+  setsockopt(amqp_get_sockfd(self->conn_), IPPROTO_TCP, TCP_CORK, &off, sizeof off);
 }
 
 // One passive declare per exchange at a time; requests for it wait for the answer.
@@ -364,6 +390,7 @@ void AmqpConnection::reopen_channel(amqp_channel_t channel) {
 
 void AmqpConnection::connection_lost(const std::string& why) {
   bool was_connected = conn_ != nullptr;
+  corked_ = false;
   read_event_.reset();
   if (conn_ != nullptr) {
     amqp_destroy_connection(conn_);  // no close handshake: the connection is gone or broken

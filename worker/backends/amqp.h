@@ -128,6 +128,8 @@ class AmqpConnection {
   static void on_readable(evutil_socket_t, short, void* arg);
   static void on_tick(evutil_socket_t, short, void* arg);
   static void on_retry(evutil_socket_t, short, void* arg);
+  static void on_uncork(evutil_socket_t, short, void* arg);
+  void cork();
 
   event_base* base_;
   common::RabbitmqConfig config_;
@@ -140,6 +142,8 @@ class AmqpConnection {
   common::EventPtr read_event_;
   common::EventPtr tick_;
   common::EventPtr retry_;
+  common::EventPtr uncork_;
+  bool corked_ = false;
   common::Backoff backoff_;
   std::chrono::steady_clock::time_point refused_until_;
   PublishOutcome refusal_ = PublishOutcome::refused_login;

@@ -168,13 +168,13 @@ void PublishModule::serve(RequestCtx& ctx) {
   AmqpCredentials key{*vhost, credentials->user, credentials->password};
   AmqpConnection* conn = connection_for(key);
   if (conn == nullptr) {
-    return send_error(ctx, common::make_error(common::Errc::backend_unavailable,
-                                              "too_many_connections",
-                                              "too many distinct credentials in use; retry later"));
+    return send_error(ctx,
+                      common::make_error(common::Errc::backend_unavailable, "too_many_connections",
+                                         "too many distinct credentials in use; retry later"));
   }
   CtxRef ref(ctx);
   conn->publish(*exchange, *routing_key, std::move(*message),
-                              [ref](PublishOutcome outcome) { answer(*ref, outcome); });
+                [ref](PublishOutcome outcome) { answer(*ref, outcome); });
 }
 
 AmqpConnection* PublishModule::connection_for(const AmqpCredentials& c) {
