@@ -70,6 +70,17 @@ uid_t status_uid(pid_t pid) {
   return static_cast<uid_t>(-1);
 }
 
+// One worker on a fresh port, started and accepting.
+struct OnePort {
+  TempDir dir;
+  uint16_t port = free_port();
+  Sluiced s{dir, basic_config(dir, {port})};
+  OnePort() {
+    s.start();
+    BOOST_REQUIRE(s.wait_ready({port}));
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(second_instance_is_refused_by_the_pidfile_lock) {
@@ -87,12 +98,7 @@ BOOST_AUTO_TEST_CASE(second_instance_is_refused_by_the_pidfile_lock) {
   BOOST_TEST(http_get(port, "/stats").status == 200);
 }
 
-BOOST_AUTO_TEST_CASE(killed_worker_is_replaced_within_a_second) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, basic_config(dir, {port}));
-  s.start();
-  BOOST_REQUIRE(s.wait_ready({port}));
+BOOST_FIXTURE_TEST_CASE(killed_worker_is_replaced_within_a_second, OnePort) {
   std::vector<pid_t> before = s.wait_workers(1);
   BOOST_REQUIRE_EQUAL(before.size(), 1u);
   BOOST_TEST(stats_pid(port) == before[0]);
@@ -113,12 +119,7 @@ BOOST_AUTO_TEST_CASE(killed_worker_is_replaced_within_a_second) {
   BOOST_TEST(s.log().find("killed by signal 9") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(repeated_crashes_back_off_exponentially) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, basic_config(dir, {port}));
-  s.start();
-  BOOST_REQUIRE(s.wait_ready({port}));
+BOOST_FIXTURE_TEST_CASE(repeated_crashes_back_off_exponentially, OnePort) {
   std::vector<pid_t> seen;
   auto next_worker = [&] {  // the first worker serving that was not killed yet
     for (int i = 0; i < 300; ++i) {
@@ -172,12 +173,7 @@ BOOST_AUTO_TEST_CASE(worker_exiting_with_2_is_not_respawned) {
   BOOST_TEST(s.running());
 }
 
-BOOST_AUTO_TEST_CASE(sigterm_lets_a_request_in_flight_complete) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, basic_config(dir, {port}));
-  s.start();
-  BOOST_REQUIRE(s.wait_ready({port}));
+BOOST_FIXTURE_TEST_CASE(sigterm_lets_a_request_in_flight_complete, OnePort) {
   int fd = start_slow_request(port);
   std::this_thread::sleep_for(200ms);
   s.signal(SIGTERM);
@@ -217,12 +213,7 @@ BOOST_AUTO_TEST_CASE(shutdown_timeout_bounds_a_stuck_request) {
   BOOST_TEST((took < 4s));
 }
 
-BOOST_AUTO_TEST_CASE(sigquit_stops_at_once) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, basic_config(dir, {port}));
-  s.start();
-  BOOST_REQUIRE(s.wait_ready({port}));
+BOOST_FIXTURE_TEST_CASE(sigquit_stops_at_once, OnePort) {
   int fd = start_slow_request(port);
   std::this_thread::sleep_for(200ms);
   auto asked = std::chrono::steady_clock::now();
