@@ -384,3 +384,24 @@ BOOST_AUTO_TEST_CASE(two_workers_and_many_concurrent_clients) {
     BOOST_TEST(doc["connections"]["/:guest"]["publishes"].GetUint64() > 0u);
   }
 }
+
+// rabbitmq.hosts is tried in order: a first host that refuses connections is skipped.
+BOOST_AUTO_TEST_CASE(the_hosts_list_is_tried_in_order) {
+  TempDir dir;
+  uint16_t port = free_port();
+  std::string yaml = publish_yaml(dir, port);
+  std::string live = "\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) + "\"";
+  yaml.replace(yaml.find(live), live.size(),
+               "\"127.0.0.1:" + std::to_string(free_port()) + "\", " + live);
+  Sluiced s(dir, yaml);
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({port}));
+  AmqpClient amqp(shared_rabbit().amqp_port());
+  amqp.declare_queue("failover");
+  HttpResponse r = http(HttpRequest{
+      "POST", port, "/%2F/amq.default/failover", "body=f", {{"Authorization", kGuest}}});
+  BOOST_TEST(r.status == 204, r.body);
+  BOOST_TEST(amqp.get("failover").has_value());
+  BOOST_TEST(s.log().find("connected to 127.0.0.1:" +
+                          std::to_string(shared_rabbit().amqp_port())) != std::string::npos);
+}
