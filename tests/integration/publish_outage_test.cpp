@@ -193,3 +193,37 @@ BOOST_AUTO_TEST_CASE(a_silent_broker_times_out_with_503) {
   }
   BOOST_TEST(status == 204);
 }
+
+// A broker that stops sending heartbeats (a partition, a stopped VM) is noticed without any
+// traffic: the connection is dropped after two missed heartbeats and reopened later.
+BOOST_AUTO_TEST_CASE(missed_heartbeats_drop_the_connection) {
+  TempDir dir;
+  RabbitServer rabbit(dir.file("rabbit"));
+  uint16_t port = free_port();
+  std::string yaml = outage_yaml(dir, rabbit.amqp_port(), {port});
+  yaml.replace(yaml.find("heartbeat: 5s"), 13, "heartbeat: 1s");
+  Sluiced s(dir, yaml);
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({port}));
+  BOOST_REQUIRE(http(HttpRequest{"POST",
+                                 port,
+                                 "/%2F/amq.default/q",
+                                 "body=1",
+                                 {{"Authorization", basic_auth("guest", "guest")}}})
+                    .status == 204);
+  pid_t group = getpgid(rabbit.beam_pid());
+  BOOST_REQUIRE(group > 0);
+  kill(-group, SIGSTOP);
+  std::this_thread::sleep_for(3500ms);
+  kill(-group, SIGCONT);
+  // rabbitmq-c notices it while the loop's tick polls the connection.
+  BOOST_TEST(s.log().find("heartbeat timeout") != std::string::npos, s.log());
+  bool back = false;
+  for (int i = 0; i < 150 && !back; ++i) {
+    rapidjson::Document doc = parse_json(http_get(port, "/stats").body);
+    const rapidjson::Value& c = doc["connections"]["/:guest"];
+    back = c["connected"].GetBool() && c["connections"]["opened"].GetUint64() >= 2u;
+    if (!back) std::this_thread::sleep_for(100ms);
+  }
+  BOOST_TEST(back);
+}
