@@ -346,6 +346,11 @@ void HttpServer::dispatch(RequestCtx& ctx) {
   if (ctx.replied()) kick_pipeline(ctx);
 }
 
+void HttpServer::set_read_timeout(evhtp_connection_t* conn, bool on) {
+  timeval read_timeout = common::to_timeval(listen_.client_timeout.count());
+  evhtp_connection_set_timeouts(conn, on ? &read_timeout : nullptr, nullptr);
+}
+
 void HttpServer::after_reply(RequestCtx& ctx) {
   if (in_dispatch_ || in_hook_) return;
   kick_pipeline(ctx);  // an asynchronous reply

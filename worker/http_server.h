@@ -44,6 +44,9 @@ class HttpServer {
   // their request is usually already on the wire.
   size_t fresh_connections() const { return fresh_.size(); }
 
+  // client_timeout on (the default) or off for a connection whose request waits on a backend.
+  void set_read_timeout(evhtp_connection_t* conn, bool on);
+
   // Called by RequestCtx::reply once the response is queued.
   void after_reply(RequestCtx& ctx);
 

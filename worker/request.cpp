@@ -31,10 +31,17 @@ void RequestCtx::add_header(std::string_view name, std::string_view value) {
                                                                std::string(value).c_str(), 1, 1));
 }
 
+void RequestCtx::hold() {
+  if (req_ == nullptr || held_) return;
+  held_ = true;
+  server_.set_read_timeout(evhtp_request_get_connection(req_), false);
+}
+
 void RequestCtx::reply(int status, std::string_view content_type, std::string_view body) {
   if (status_ != 0) return;
   status_ = status;
   if (req_ == nullptr) return;
+  if (held_) server_.set_read_timeout(evhtp_request_get_connection(req_), true);
   if (!content_type.empty()) add_header("Content-Type", content_type);
   // Keep-alive clients reconnect elsewhere: this worker is about to exit. (libevhtp's
   // evhtp_request_set_keepalive(req, 0) does nothing in 1.2.18; clearing the flag makes it

@@ -38,6 +38,10 @@ class RequestCtx {
   const char* header(const char* name) const;
   void add_header(std::string_view name, std::string_view value);
 
+  // For a request answered later, from a backend callback: the connection's idle read
+  // timeout (client_timeout) must not cut it off while it waits; reply() restores it.
+  void hold();
+
   // Sends the whole response. Only the first reply counts; later ones are ignored.
   void reply(int status, std::string_view content_type, std::string_view body);
   bool replied() const { return status_ != 0; }
@@ -58,6 +62,7 @@ class RequestCtx {
   size_t header_count_ = 0;
   size_t header_bytes_ = 0;
   bool headers_done_ = false;
+  bool held_ = false;
   std::vector<std::string> params_;
   std::chrono::steady_clock::time_point started_;
 };

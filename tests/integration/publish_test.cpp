@@ -316,6 +316,25 @@ BOOST_AUTO_TEST_CASE(a_blocked_broker_is_503_until_unblocked) {
   BOOST_TEST(r.status == 204);
 }
 
+// A passive declare does not check write access: the broker refuses the publish itself by
+// closing the channel. That request's fate is unknown (503); the refusal is remembered, so
+// the following ones get 403 without closing the channel again.
+BOOST_AUTO_TEST_CASE(no_write_access_to_an_exchange_is_403) {
+  RabbitServer& rabbit = shared_rabbit();
+  rabbit.ctl({"add_user", "reader", "pw"});
+  rabbit.ctl({"set_permissions", "-p", "/", "reader", ".*", "^$", ".*"});
+  const std::string auth = basic_auth("reader", "pw");
+  HttpResponse first =
+      post("/%2F/amq.topic/x", "body=1", "application/x-www-form-urlencoded", auth);
+  BOOST_TEST((first.status == 503 || first.status == 403), first.body);
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse r = post("/%2F/amq.topic/x", "body=2", "application/x-www-form-urlencoded", auth);
+    check_error_body(r, 403, "exchange_access_refused");
+  }
+  rapidjson::Document doc = parse_json(http_get(port, "/stats").body);
+  BOOST_TEST(doc["connections"]["/:reader"]["channels"]["closed"].GetUint64() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(stats_report_the_connection) {
   std::string queue = queue_for("stats");
   for (int i = 0; i < 3; ++i)
@@ -327,7 +346,7 @@ BOOST_AUTO_TEST_CASE(stats_report_the_connection) {
   BOOST_TEST(c["connected"].GetBool());
   BOOST_TEST(c["connections"]["opened"].GetUint64() == 1u);
   BOOST_TEST(c["connections"]["closed"].GetUint64() == 0u);
-  BOOST_TEST(c["channels"]["opened"].GetUint64() >= 1u);
+  BOOST_TEST(c["channels"]["opened"].GetUint64() == 2u);
   BOOST_TEST(c["publishes"].GetUint64() == 3u);
   BOOST_TEST(c["confirms"].GetUint64() == 3u);
   BOOST_TEST(c["queue_size"].GetUint64() == 0u);

@@ -1,7 +1,9 @@
 #include "worker/backends/amqp.h"
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -20,15 +22,24 @@ constexpr std::chrono::seconds kRefusalMemory{5};
 // Requests waiting for a connection or channel; beyond this the answer is 503 at once.
 constexpr size_t kMaxWaiting = 10000;
 constexpr std::chrono::seconds kDownLogInterval{30};
-constexpr long kCloseTimeoutMs = 1000;
+// rabbitmq-c's sends wait (poll without a deadline) until the socket is writable, which would
+// freeze the whole worker behind a broker that stopped reading. Refuse to publish while this
+// much is still unsent in the kernel's queue; only a single message larger than the room
+// left can still make one send wait.
+constexpr int kMaxUnsentBytes = 1 << 20;
 
 std::string text_of(const amqp_bytes_t& b) {
   return std::string(static_cast<const char*>(b.bytes), b.len);
 }
 
-// "NOT_FOUND - no exchange 'logs' in vhost '/'" -> "logs"
-std::string missing_exchange(const std::string& reply) {
-  const std::string marker = "no exchange '";
+// How long a refusal to publish to an exchange is remembered (permissions can change).
+constexpr std::chrono::seconds kForbiddenMemory{60};
+
+// The exchange a channel error names: "NOT_FOUND - no exchange 'logs' in vhost '/'",
+// "ACCESS_REFUSED - access to exchange 'logs' in vhost '/' refused for user 'u'",
+// "ACCESS_REFUSED - cannot publish to internal exchange 'logs' in vhost '/'" -> "logs".
+std::string exchange_named(const std::string& reply) {
+  const std::string marker = "exchange '";
   size_t at = reply.find(marker);
   if (at == std::string::npos) return {};
   at += marker.size();
@@ -62,12 +73,18 @@ AmqpConnection::~AmqpConnection() {
   close_connection();
 }
 
+// connection.close without waiting for close-ok: an RPC here would hold up the loop (and a
+// worker's exit) behind a broker that stopped answering.
 void AmqpConnection::close_connection() {
   read_event_.reset();
   if (conn_ == nullptr) return;
-  timeval limit = common::to_timeval(kCloseTimeoutMs);
-  amqp_set_rpc_timeout(conn_, &limit);
-  amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+  amqp_connection_close_t close{};
+  close.reply_code = AMQP_REPLY_SUCCESS;
+  close.reply_text = amqp_cstring_bytes("sluice closing the connection");
+  int unsent = 0;
+  if (ioctl(amqp_get_sockfd(conn_), SIOCOUTQ, &unsent) == 0 && unsent < kMaxUnsentBytes) {
+    amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_METHOD, &close);
+  }
   amqp_destroy_connection(conn_);
   conn_ = nullptr;
 }
@@ -82,6 +99,7 @@ bool AmqpConnection::refusal_expired() const {
 
 void AmqpConnection::publish(const std::string& exchange, const std::string& routing_key,
                              std::unique_ptr<PublishMessage> message, Done done) {
+  last_used_ = Clock::now();
   if (state_ == State::refused && Clock::now() < refused_until_) return finish(done, refusal_);
   if (state_ == State::down) return finish(done, PublishOutcome::unavailable);
   if (blocked_) return finish(done, PublishOutcome::blocked);
@@ -102,6 +120,7 @@ void AmqpConnection::finish(Done& done, PublishOutcome outcome) {
     case PublishOutcome::timed_out:
     case PublishOutcome::unavailable:
     case PublishOutcome::blocked:
+    case PublishOutcome::backlogged:
       ++counters_.unavailable;
       break;
     default:
@@ -112,9 +131,14 @@ void AmqpConnection::finish(Done& done, PublishOutcome outcome) {
 }
 
 void AmqpConnection::start_connect() {
+  try {
+    attempt_ = std::make_unique<AmqpConnectAttempt>(
+        base_, config_, credentials_, [this](ConnectResult r) { connected_with(std::move(r)); });
+  } catch (const std::exception& e) {  // no thread to be had: treat it as an outage
+    connection_lost(std::string("cannot start the connection attempt: ") + e.what());
+    return;
+  }
   state_ = State::connecting;
-  attempt_ = std::make_unique<AmqpConnectAttempt>(
-      base_, config_, credentials_, [this](ConnectResult r) { connected_with(std::move(r)); });
 }
 
 void AmqpConnection::connected_with(ConnectResult result) {
@@ -125,7 +149,6 @@ void AmqpConnection::connected_with(ConnectResult result) {
     blocked_ = false;
     next_tag_ = 1;
     probe_channel_open_ = true;
-    publish_channel_selecting_ = false;
     known_exchanges_.clear();
     backoff_.reset();
     ++counters_.connections_opened;
@@ -152,14 +175,18 @@ void AmqpConnection::connected_with(ConnectResult result) {
 }
 
 void AmqpConnection::flush_waiting() {
-  while (state_ == State::ready && !waiting_.empty()) {
-    Queued q = std::move(waiting_.front());
-    waiting_.pop_front();
-    send_or_probe(std::move(q));
-  }
+  std::deque<Queued> ready = std::move(waiting_);
+  waiting_.clear();
+  for (auto& q : ready)
+    send_when_possible(std::move(q));
 }
 
 void AmqpConnection::send_or_probe(Queued q) {
+  auto forbidden = forbidden_exchanges_.find(q.exchange);
+  if (forbidden != forbidden_exchanges_.end()) {
+    if (Clock::now() < forbidden->second) return finish(q.done, PublishOutcome::exchange_forbidden);
+    forbidden_exchanges_.erase(forbidden);
+  }
   if (q.exchange.empty() || known_exchanges_.count(q.exchange) != 0) {
     send_now(std::move(q));
   } else {
@@ -168,6 +195,10 @@ void AmqpConnection::send_or_probe(Queued q) {
 }
 
 void AmqpConnection::send_now(Queued q) {
+  int unsent = 0;
+  if (ioctl(amqp_get_sockfd(conn_), SIOCOUTQ, &unsent) == 0 && unsent > kMaxUnsentBytes) {
+    return finish(q.done, PublishOutcome::backlogged);
+  }
   const PublishMessage& m = *q.message;
   amqp_bytes_t body{m.body().size(), const_cast<char*>(m.body().data())};
   int rc = amqp_basic_publish(
@@ -242,19 +273,28 @@ void AmqpConnection::handle_probe_result(PublishOutcome failure) {
   probes_sent_.pop_front();
   bool ok = failure == PublishOutcome::confirmed;
   if (ok) known_exchanges_.insert(exchange);
+  // Split first: sending may lose the connection, which empties every queue.
+  std::deque<Queued> answered;
   std::deque<Queued> rest;
-  for (auto& q : probe_waiting_) {
-    if (q.exchange != exchange) {
-      rest.push_back(std::move(q));
-    } else if (!ok) {
+  for (auto& q : probe_waiting_)
+    (q.exchange == exchange ? answered : rest).push_back(std::move(q));
+  probe_waiting_ = std::move(rest);
+  for (auto& q : answered) {
+    if (!ok) {
       finish(q.done, failure);
-    } else if (state_ == State::ready) {
-      send_now(std::move(q));
     } else {
-      waiting_.push_back(std::move(q));
+      send_when_possible(std::move(q));
     }
   }
-  probe_waiting_ = std::move(rest);
+}
+
+// For requests that waited (for the connection, a channel, an exchange check): the broker
+// may have blocked us or dropped us meanwhile.
+void AmqpConnection::send_when_possible(Queued q) {
+  if (conn_ == nullptr || state_ == State::down) return finish(q.done, PublishOutcome::unavailable);
+  if (blocked_) return finish(q.done, PublishOutcome::blocked);
+  if (state_ != State::ready) return waiting_.push_back(std::move(q));
+  send_or_probe(std::move(q));
 }
 
 void AmqpConnection::on_readable(evutil_socket_t, short, void* arg) {
@@ -298,7 +338,6 @@ void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& 
       reopen_channel(channel);
       break;
     case AMQP_CONFIRM_SELECT_OK_METHOD:
-      publish_channel_selecting_ = false;
       state_ = State::ready;
       next_tag_ = 1;
       flush_waiting();
@@ -357,7 +396,13 @@ void AmqpConnection::handle_channel_close(amqp_channel_t channel,
   } else {
     SLOG_WARN(kModule, "%s: publishing channel closed by the broker: %s", name_.c_str(),
               reply.c_str());
-    known_exchanges_.erase(missing_exchange(reply));
+    std::string exchange = exchange_named(reply);
+    known_exchanges_.erase(exchange);
+    // A passive declare does not check write access: remember the refusal, so the next
+    // requests for this exchange get their 403 without closing the channel again.
+    if (close.reply_code == AMQP_ACCESS_REFUSED && !exchange.empty()) {
+      forbidden_exchanges_[exchange] = Clock::now() + kForbiddenMemory;
+    }
     state_ = State::reopening;
     std::vector<Done> calls;
     for (auto& [tag, inflight] : unconfirmed_)
@@ -382,7 +427,6 @@ void AmqpConnection::reopen_channel(amqp_channel_t channel) {
     return;
   }
   amqp_confirm_select_t select{};
-  publish_channel_selecting_ = true;
   if (amqp_send_method(conn_, channel, AMQP_CONFIRM_SELECT_METHOD, &select) != AMQP_STATUS_OK) {
     connection_lost("confirm.select failed");
   }

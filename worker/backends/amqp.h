@@ -33,6 +33,7 @@ enum class PublishOutcome {
   timed_out,           // no confirm within rabbitmq.confirm_timeout
   unavailable,         // no connection, or it dropped before the confirm
   blocked,             // the broker sent connection.blocked (resource alarm)
+  backlogged,          // the broker has stopped reading: unsent bytes pile up in the socket
   refused_login,       // the broker refused the user or password
   refused_vhost,       // the user may not use the vhost (or it does not exist)
   exchange_not_found,  // passive declare said 404
@@ -70,7 +71,7 @@ class AmqpConnection {
                  AmqpCredentials credentials);
   AmqpConnection(const AmqpConnection&) = delete;
   AmqpConnection& operator=(const AmqpConnection&) = delete;
-  // Closes the connection properly (a short blocking close: only at worker exit). Pending
+  // Sends connection.close (without waiting for the answer) and closes the socket. Pending
   // callers are dropped without a call: their requests are being torn down too.
   ~AmqpConnection();
 
@@ -89,6 +90,7 @@ class AmqpConnection {
   bool refusal_expired() const;
   const AmqpCounters& counters() const { return counters_; }
   const AmqpCredentials& credentials() const { return credentials_; }
+  std::chrono::steady_clock::time_point last_used() const { return last_used_; }
 
  private:
   enum class State { idle, connecting, ready, reopening, down, refused };
@@ -109,6 +111,7 @@ class AmqpConnection {
   void connected_with(ConnectResult result);
   void send_or_probe(Queued q);
   void send_now(Queued q);
+  void send_when_possible(Queued q);
   void probe(Queued q);
   void send_next_probe();
   void flush_waiting();
@@ -153,10 +156,11 @@ class AmqpConnection {
   std::deque<Queued> probe_waiting_;     // for their exchange's passive declare
   std::deque<std::string> probes_sent_;  // declare-oks come back in this order
   bool probe_channel_open_ = true;
-  bool publish_channel_selecting_ = false;
   std::set<std::string> known_exchanges_;
+  std::map<std::string, std::chrono::steady_clock::time_point> forbidden_exchanges_;
   AmqpCounters counters_;
   std::chrono::steady_clock::time_point last_down_log_;
+  std::chrono::steady_clock::time_point last_used_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace sluice::worker

@@ -18,6 +18,9 @@ constexpr long long kSweepMs = 5000;
 // Distinct (vhost, user, password) connections one worker keeps; a client cycling through
 // passwords must not make it open logins without bound.
 constexpr size_t kMaxConnections = 1024;
+// A connection unused this long is closed: the next request logs in again, so a password
+// changed or revoked on the broker stops working within this time.
+constexpr std::chrono::minutes kIdleClose{5};
 // RabbitMQ's default max_message_size: a larger body closes the publishing channel.
 constexpr size_t kMaxMessageBytes = 128u << 20;
 
@@ -34,6 +37,9 @@ common::Error outcome_error(PublishOutcome outcome) {
     case PublishOutcome::blocked:
       return make_error(Errc::backend_unavailable, "broker_blocked",
                         "the broker is refusing publishes (resource alarm); retry later");
+    case PublishOutcome::backlogged:
+      return make_error(Errc::backend_unavailable, "broker_backlogged",
+                        "the broker is not reading what was already sent; retry later");
     case PublishOutcome::refused_login:
       return make_error(Errc::unauthorized, "login_refused",
                         "the broker refused this user name or password");
@@ -128,7 +134,9 @@ common::Result<void> PublishModule::start(Worker& worker) {
   rabbitmq_ = worker.config().rabbitmq.value_or(common::RabbitmqConfig());
   sweep_.reset(event_new(
       base_, -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) { static_cast<PublishModule*>(arg)->forget_refused(); },
+      [](evutil_socket_t, short, void* arg) {
+        static_cast<PublishModule*>(arg)->forget_connections(false);
+      },
       this));
   timeval every = common::to_timeval(kSweepMs);
   evtimer_add(sweep_.get(), &every);
@@ -173,6 +181,7 @@ void PublishModule::serve(RequestCtx& ctx) {
                                          "too many distinct credentials in use; retry later"));
   }
   CtxRef ref(ctx);
+  ctx.hold();
   conn->publish(*exchange, *routing_key, std::move(*message),
                 [ref](PublishOutcome outcome) { answer(*ref, outcome); });
 }
@@ -181,17 +190,24 @@ AmqpConnection* PublishModule::connection_for(const AmqpCredentials& c) {
   Key key{c.vhost, c.user, c.password};
   auto it = connections_.find(key);
   if (it == connections_.end()) {
+    if (connections_.size() >= kMaxConnections) forget_connections(true);
     if (connections_.size() >= kMaxConnections) return nullptr;
     it = connections_.emplace(key, std::make_unique<AmqpConnection>(base_, rabbitmq_, c)).first;
   }
   return it->second.get();
 }
 
-// Refused credentials are not kept past their refusal: a client trying passwords must not
-// grow the table.
-void PublishModule::forget_refused() {
+// Refused credentials are not kept past their refusal, idle connections not past
+// kIdleClose: a client trying passwords must not grow the table, and a revoked password
+// must not live on in a kept connection. Under pressure (`all_refused`), refusals are
+// forgotten before they expire.
+void PublishModule::forget_connections(bool all_refused) {
+  auto now = std::chrono::steady_clock::now();
   for (auto it = connections_.begin(); it != connections_.end();) {
-    if (it->second->refusal_expired() && it->second->idle()) {
+    const AmqpConnection& c = *it->second;
+    bool refused = c.refused() && (all_refused || c.refusal_expired());
+    bool unused = now - c.last_used() >= kIdleClose;
+    if (c.idle() && (refused || unused)) {
       it = connections_.erase(it);
     } else {
       ++it;

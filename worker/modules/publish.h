@@ -36,7 +36,7 @@ class PublishModule : public Module {
   void serve(RequestCtx& ctx);
   // Null when the table is full.
   AmqpConnection* connection_for(const AmqpCredentials& credentials);
-  void forget_refused();
+  void forget_connections(bool all_refused);
 
   event_base* base_ = nullptr;
   common::RabbitmqConfig rabbitmq_;
