@@ -273,3 +273,24 @@ BOOST_AUTO_TEST_CASE(a_broker_that_stops_reading_never_freezes_the_worker) {
   BOOST_TEST(stats.status == 200);
   BOOST_TEST((took < 500ms));
 }
+
+// sluice sends the heartbeats itself: an idle connection with a 1 s heartbeat survives.
+BOOST_AUTO_TEST_CASE(an_idle_connection_keeps_its_heartbeats) {
+  TempDir dir;
+  RabbitServer rabbit(dir.file("rabbit"));
+  uint16_t port = free_port();
+  std::string yaml = outage_yaml(dir, rabbit.amqp_port(), {port});
+  yaml.replace(yaml.find("heartbeat: 5s"), 13, "heartbeat: 1s");
+  Sluiced s(dir, yaml);
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({port}));
+  const std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", basic_auth("guest", "guest")}};
+  BOOST_REQUIRE(http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=1", auth}).status ==
+                204);
+  std::this_thread::sleep_for(4500ms);
+  BOOST_TEST(http(HttpRequest{"POST", port, "/%2F/amq.default/q", "body=2", auth}).status == 204);
+  rapidjson::Document doc = parse_json(http_get(port, "/stats").body);
+  BOOST_TEST(doc["connections"]["/:guest"]["connections"]["opened"].GetUint64() == 1u);
+  BOOST_TEST(doc["connections"]["/:guest"]["connections"]["closed"].GetUint64() == 0u);
+}

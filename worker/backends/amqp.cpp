@@ -1,11 +1,5 @@
 #include "worker/backends/amqp.h"
 
-#include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 
 #include "common/log.h"
@@ -22,10 +16,8 @@ constexpr std::chrono::seconds kRefusalMemory{5};
 // Requests waiting for a connection or channel; beyond this the answer is 503 at once.
 constexpr size_t kMaxWaiting = 10000;
 constexpr std::chrono::seconds kDownLogInterval{30};
-// rabbitmq-c's sends wait (poll without a deadline) until the socket is writable, which would
-// freeze the whole worker behind a broker that stopped reading. Refuse to publish while this
-// much is still unsent in the kernel's queue; only a single message larger than the room
-// left can still make one send wait.
+// A broker that stops reading makes our outbound buffer grow (nothing ever blocks: see
+// amqp_writer.h). Beyond this much unsent, publishes are refused with 503 at once.
 constexpr int kMaxUnsentBytes = 1 << 20;
 
 std::string text_of(const amqp_bytes_t& b) {
@@ -66,7 +58,7 @@ AmqpConnection::AmqpConnection(event_base* base, const common::RabbitmqConfig& c
   timeval every = common::to_timeval(kTickMs);
   evtimer_add(tick_.get(), &every);
   retry_.reset(evtimer_new(base_, on_retry, this));
-  uncork_.reset(evtimer_new(base_, on_uncork, this));
+  flush_event_.reset(evtimer_new(base_, on_flush, this));
 }
 
 AmqpConnection::~AmqpConnection() {
@@ -77,14 +69,16 @@ AmqpConnection::~AmqpConnection() {
 // worker's exit) behind a broker that stopped answering.
 void AmqpConnection::close_connection() {
   read_event_.reset();
+  write_event_.reset();
   if (conn_ == nullptr) return;
-  amqp_connection_close_t close{};
-  close.reply_code = AMQP_REPLY_SUCCESS;
-  close.reply_text = amqp_cstring_bytes("sluice closing the connection");
-  int unsent = 0;
-  if (ioctl(amqp_get_sockfd(conn_), SIOCOUTQ, &unsent) == 0 && unsent < kMaxUnsentBytes) {
-    amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_METHOD, &close);
+  if (writer_ && writer_->pending() < static_cast<size_t>(kMaxUnsentBytes)) {
+    amqp_connection_close_t close{};
+    close.reply_code = AMQP_REPLY_SUCCESS;
+    close.reply_text = amqp_cstring_bytes("sluice closing the connection");
+    writer_->add_method(0, AMQP_CONNECTION_CLOSE_METHOD, &close);
+    writer_->flush();  // what the socket takes now; nothing waits
   }
+  writer_.reset();
   amqp_destroy_connection(conn_);
   conn_ = nullptr;
 }
@@ -153,9 +147,19 @@ void AmqpConnection::connected_with(ConnectResult result) {
     backoff_.reset();
     ++counters_.connections_opened;
     counters_.channels_opened += 2;
-    read_event_.reset(
-        event_new(base_, amqp_get_sockfd(conn_), EV_READ | EV_PERSIST, on_readable, this));
+    int fd = amqp_get_sockfd(conn_);
+    evutil_make_socket_nonblocking(fd);
+    writer_ = std::make_unique<AmqpWriter>(fd, static_cast<size_t>(amqp_get_frame_max(conn_)));
+    // From here on sluice sends every frame itself, heartbeats included: rabbitmq-c, told
+    // heartbeats are off, never writes to the socket again (see amqp_writer.h).
+    amqp_tune_connection(conn_, amqp_get_channel_max(conn_), amqp_get_frame_max(conn_), 0);
+    read_event_.reset(event_new(base_, fd, EV_READ | EV_PERSIST, on_readable, this));
     event_add(read_event_.get(), nullptr);
+    write_event_.reset(event_new(
+        base_, fd, EV_WRITE,
+        [](evutil_socket_t, short, void* arg) { static_cast<AmqpConnection*>(arg)->flush(); },
+        this));
+    last_heard_ = last_sent_ = Clock::now();
     SLOG_INFO(kModule, "%s connected to %s", name_.c_str(), result.host.c_str());
     flush_waiting();
     read_frames();
@@ -195,43 +199,52 @@ void AmqpConnection::send_or_probe(Queued q) {
 }
 
 void AmqpConnection::send_now(Queued q) {
-  int unsent = 0;
-  if (ioctl(amqp_get_sockfd(conn_), SIOCOUTQ, &unsent) == 0 && unsent > kMaxUnsentBytes) {
+  if (writer_->pending() > static_cast<size_t>(kMaxUnsentBytes)) {
     return finish(q.done, PublishOutcome::backlogged);
   }
   const PublishMessage& m = *q.message;
   amqp_bytes_t body{m.body().size(), const_cast<char*>(m.body().data())};
-  int rc = amqp_basic_publish(
-      conn_, AmqpConnectAttempt::kPublishChannel, amqp_cstring_bytes(q.exchange.c_str()),
-      amqp_cstring_bytes(q.routing_key.c_str()), 0, 0, &m.properties(), body);
-  if (rc != AMQP_STATUS_OK) {
-    finish(q.done, PublishOutcome::unavailable);
-    connection_lost(std::string("publish failed: ") + amqp_error_string2(rc));
-    return;
+  if (!writer_->add_publish(AmqpConnectAttempt::kPublishChannel,
+                            amqp_cstring_bytes(q.exchange.c_str()),
+                            amqp_cstring_bytes(q.routing_key.c_str()), m.properties(), body)) {
+    return finish(q.done, PublishOutcome::unavailable);  // not encodable: nothing was queued
   }
   ++counters_.publishes;
   unconfirmed_.emplace(next_tag_++, Inflight{std::move(q.done), q.deadline});
-  cork();
+  schedule_flush();
 }
 
-// Publishes made while one loop turn serves many requests go out in as few segments as
-// possible: the socket is corked at the first and uncorked once the turn is over (a zero
-// timer runs after the callbacks of the current turn). Fewer segments, fewer broker wakeups.
-void AmqpConnection::cork() {
-  if (corked_ || conn_ == nullptr) return;
-  int on = 1;
-  setsockopt(amqp_get_sockfd(conn_), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
-  corked_ = true;
+bool AmqpConnection::send_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded) {
+  if (!writer_ || !writer_->add_method(channel, id, decoded)) return false;
+  schedule_flush();
+  return true;
+}
+
+// Everything queued during one loop turn is written together once the turn is over (a zero
+// timer runs after the callbacks of the current turn).
+void AmqpConnection::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
   timeval now{0, 0};
-  evtimer_add(uncork_.get(), &now);
+  evtimer_add(flush_event_.get(), &now);
 }
 
-void AmqpConnection::on_uncork(evutil_socket_t, short, void* arg) {
+void AmqpConnection::on_flush(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<AmqpConnection*>(arg);
-  self->corked_ = false;
-  if (self->conn_ == nullptr) return;
-  int off = 0;
-  setsockopt(amqp_get_sockfd(self->conn_), IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+  self->flush_scheduled_ = false;
+  self->flush();
+}
+
+void AmqpConnection::flush() {
+  if (!writer_) return;
+  size_t before = writer_->pending();
+  AmqpWriter::Flush result = writer_->flush();
+  if (writer_->pending() < before) last_sent_ = Clock::now();
+  if (result == AmqpWriter::Flush::failed) {
+    connection_lost("write to the broker failed");
+  } else if (result == AmqpWriter::Flush::blocked) {
+    event_add(write_event_.get(), nullptr);  // the socket is full: finish when it drains
+  }
 }
 
 // One passive declare per exchange at a time; requests for it wait for the answer.
@@ -245,10 +258,8 @@ void AmqpConnection::probe(Queued q) {
   declare.type = amqp_cstring_bytes("direct");
   declare.passive = 1;
   declare.arguments = amqp_empty_table;
-  int rc = amqp_send_method(conn_, AmqpConnectAttempt::kProbeChannel, AMQP_EXCHANGE_DECLARE_METHOD,
-                            &declare);
-  if (rc != AMQP_STATUS_OK) {
-    connection_lost(std::string("exchange.declare failed: ") + amqp_error_string2(rc));
+  if (!send_method(AmqpConnectAttempt::kProbeChannel, AMQP_EXCHANGE_DECLARE_METHOD, &declare)) {
+    connection_lost("exchange.declare could not be encoded");
     return;
   }
   probes_sent_.push_back(exchange);
@@ -298,7 +309,9 @@ void AmqpConnection::send_when_possible(Queued q) {
 }
 
 void AmqpConnection::on_readable(evutil_socket_t, short, void* arg) {
-  static_cast<AmqpConnection*>(arg)->read_frames();
+  auto* self = static_cast<AmqpConnection*>(arg);
+  self->last_heard_ = Clock::now();  // heartbeats too: rabbitmq-c consumes them unseen
+  self->read_frames();
 }
 
 void AmqpConnection::read_frames() {
@@ -353,8 +366,10 @@ void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& 
     case AMQP_CONNECTION_CLOSE_METHOD: {
       auto* close = static_cast<amqp_connection_close_t*>(method.decoded);
       amqp_connection_close_ok_t ok{};
-      amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-      connection_lost("closed by the broker: " + text_of(close->reply_text));
+      std::string why = "closed by the broker: " + text_of(close->reply_text);
+      send_method(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+      flush();  // the close-ok goes out before the socket is closed
+      if (conn_ != nullptr) connection_lost(why);
       break;
     }
     default:
@@ -386,7 +401,7 @@ void AmqpConnection::handle_channel_close(amqp_channel_t channel,
   std::string reply = text_of(close.reply_text);
   ++counters_.channels_closed;
   amqp_channel_close_ok_t ok{};
-  amqp_send_method(conn_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+  send_method(channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
   if (channel == AmqpConnectAttempt::kProbeChannel) {
     probe_channel_open_ = false;
     // The broker drops whatever was sent after the failing declare: those are sent again
@@ -414,7 +429,7 @@ void AmqpConnection::handle_channel_close(amqp_channel_t channel,
   if (conn_ == nullptr) return;
   amqp_channel_open_t open{};
   open.out_of_band = amqp_empty_bytes;
-  if (amqp_send_method(conn_, channel, AMQP_CHANNEL_OPEN_METHOD, &open) != AMQP_STATUS_OK) {
+  if (!send_method(channel, AMQP_CHANNEL_OPEN_METHOD, &open)) {
     connection_lost("channel.open failed");
   }
 }
@@ -427,15 +442,16 @@ void AmqpConnection::reopen_channel(amqp_channel_t channel) {
     return;
   }
   amqp_confirm_select_t select{};
-  if (amqp_send_method(conn_, channel, AMQP_CONFIRM_SELECT_METHOD, &select) != AMQP_STATUS_OK) {
+  if (!send_method(channel, AMQP_CONFIRM_SELECT_METHOD, &select)) {
     connection_lost("confirm.select failed");
   }
 }
 
 void AmqpConnection::connection_lost(const std::string& why) {
   bool was_connected = conn_ != nullptr;
-  corked_ = false;
   read_event_.reset();
+  write_event_.reset();
+  writer_.reset();
   if (conn_ != nullptr) {
     amqp_destroy_connection(conn_);  // no close handshake: the connection is gone or broken
     conn_ = nullptr;
@@ -480,8 +496,26 @@ void AmqpConnection::on_retry(evutil_socket_t, short, void* arg) {
 
 void AmqpConnection::on_tick(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<AmqpConnection*>(arg);
-  self->read_frames();  // also sends heartbeats when they are due
+  self->read_frames();
+  if (self->conn_ != nullptr) self->heartbeat();
   self->expire_deadlines();
+}
+
+// Heartbeats are ours to send (every half interval of silence) and to expect: two missed
+// intervals mean the broker is gone (a partition, a stopped VM).
+void AmqpConnection::heartbeat() {
+  auto interval = config_.heartbeat;
+  if (interval.count() == 0) return;
+  auto now = Clock::now();
+  if (now - last_heard_ > 2 * interval) {
+    connection_lost("heartbeat timeout: nothing from the broker for " +
+                    std::to_string(2 * interval.count() / 1000) + " s");
+    return;
+  }
+  if (now - last_sent_ >= interval / 2) {
+    writer_->add_heartbeat();
+    schedule_flush();
+  }
 }
 
 void AmqpConnection::expire_deadlines() {

@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/handles/event.h"
 #include "worker/backends/amqp_connect.h"
+#include "worker/backends/amqp_writer.h"
 #include "worker/modules/publish_message.h"
 
 namespace sluice::worker {
@@ -131,8 +132,11 @@ class AmqpConnection {
   static void on_readable(evutil_socket_t, short, void* arg);
   static void on_tick(evutil_socket_t, short, void* arg);
   static void on_retry(evutil_socket_t, short, void* arg);
-  static void on_uncork(evutil_socket_t, short, void* arg);
-  void cork();
+  static void on_flush(evutil_socket_t, short, void* arg);
+  void schedule_flush();
+  void flush();
+  void heartbeat();
+  bool send_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded);
 
   event_base* base_;
   common::RabbitmqConfig config_;
@@ -145,8 +149,12 @@ class AmqpConnection {
   common::EventPtr read_event_;
   common::EventPtr tick_;
   common::EventPtr retry_;
-  common::EventPtr uncork_;
-  bool corked_ = false;
+  common::EventPtr flush_event_;
+  common::EventPtr write_event_;
+  std::unique_ptr<AmqpWriter> writer_;
+  bool flush_scheduled_ = false;
+  std::chrono::steady_clock::time_point last_heard_;
+  std::chrono::steady_clock::time_point last_sent_;
   common::Backoff backoff_;
   std::chrono::steady_clock::time_point refused_until_;
   PublishOutcome refusal_ = PublishOutcome::refused_login;

@@ -1,0 +1,98 @@
+#include "worker/backends/amqp_writer.h"
+
+#include <amqp_framing.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace sluice::worker {
+namespace {
+
+constexpr size_t kFrameOverhead = 8;  // type, channel, size, frame-end
+
+void put16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+void put32(uint8_t* p, uint32_t v) {
+  put16(p, static_cast<uint16_t>(v >> 16));
+  put16(p + 2, static_cast<uint16_t>(v));
+}
+
+void put64(uint8_t* p, uint64_t v) {
+  put32(p, static_cast<uint32_t>(v >> 32));
+  put32(p + 4, static_cast<uint32_t>(v));
+}
+
+}  // namespace
+
+AmqpWriter::AmqpWriter(int fd, size_t frame_max)
+    : fd_(fd), frame_max_(frame_max), out_(evbuffer_new()), scratch_(new uint8_t[frame_max]) {}
+
+AmqpWriter::~AmqpWriter() {
+  evbuffer_free(out_);
+}
+
+void AmqpWriter::add_frame(uint8_t type, amqp_channel_t channel, const void* payload, size_t len) {
+  uint8_t head[7];
+  head[0] = type;
+  put16(head + 1, channel);
+  put32(head + 3, static_cast<uint32_t>(len));
+  evbuffer_add(out_, head, sizeof head);
+  if (len > 0) evbuffer_add(out_, payload, len);
+  uint8_t end = AMQP_FRAME_END;
+  evbuffer_add(out_, &end, 1);
+}
+
+bool AmqpWriter::add_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded) {
+  uint8_t* buf = scratch_.get();
+  put32(buf, id);
+  amqp_bytes_t encoded{frame_max_ - kFrameOverhead - 4, buf + 4};
+  int n = amqp_encode_method(id, decoded, encoded);
+  if (n < 0) return false;
+  add_frame(AMQP_FRAME_METHOD, channel, buf, static_cast<size_t>(n) + 4);
+  return true;
+}
+
+bool AmqpWriter::add_publish(amqp_channel_t channel, amqp_bytes_t exchange,
+                             amqp_bytes_t routing_key, const amqp_basic_properties_t& properties,
+                             amqp_bytes_t body) {
+  amqp_basic_publish_t publish{};
+  publish.exchange = exchange;
+  publish.routing_key = routing_key;
+  if (!add_method(channel, AMQP_BASIC_PUBLISH_METHOD, &publish)) return false;
+  uint8_t* buf = scratch_.get();
+  put16(buf, AMQP_BASIC_CLASS);
+  put16(buf + 2, 0);  // weight
+  put64(buf + 4, body.len);
+  amqp_bytes_t encoded{frame_max_ - kFrameOverhead - 12, buf + 12};
+  int n = amqp_encode_properties(AMQP_BASIC_CLASS,
+                                 const_cast<amqp_basic_properties_t*>(&properties), encoded);
+  if (n < 0) return false;
+  add_frame(AMQP_FRAME_HEADER, channel, buf, static_cast<size_t>(n) + 12);
+  size_t chunk = frame_max_ - kFrameOverhead;
+  auto* bytes = static_cast<const uint8_t*>(body.bytes);
+  for (size_t at = 0; at < body.len; at += chunk) {
+    add_frame(AMQP_FRAME_BODY, channel, bytes + at, std::min(chunk, body.len - at));
+  }
+  return true;
+}
+
+void AmqpWriter::add_heartbeat() {
+  add_frame(AMQP_FRAME_HEARTBEAT, 0, nullptr, 0);
+}
+
+AmqpWriter::Flush AmqpWriter::flush() {
+  while (evbuffer_get_length(out_) > 0) {
+    int n = evbuffer_write(out_, fd_);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      return Flush::blocked;
+    }
+    return Flush::failed;
+  }
+  return Flush::done;
+}
+
+}  // namespace sluice::worker
