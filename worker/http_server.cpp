@@ -243,7 +243,6 @@ evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* a
 
 evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
   receiving_headers_.erase(&ctx);
-  ctx.headers_done_ = true;
   if (ctx.replied()) return EVHTP_RES_PAUSE;  // refused in on_header already
   // libevhtp takes any version >= 1.1 for 1.1 (HTTP/9.9 included): check it ourselves, and
   // answer in a version the client can read.
@@ -358,7 +357,9 @@ void HttpServer::after_reply(RequestCtx& ctx) {
 
 // libevhtp stalls on pipelined requests until a pause/resume cycle re-runs its read
 // callback (reference/environment.md section 4). The cycle costs two epoll_ctl calls, so
-// only pay it when more input is already waiting.
+// an asynchronous reply (a publish answered on its confirm) pays it only when more input is
+// already waiting; inside dispatch() the input still holds the current request, so a
+// synchronous reply always does.
 void HttpServer::kick_pipeline(RequestCtx& ctx) {
   evhtp_request_t* req = ctx.raw();
   if (req == nullptr) return;

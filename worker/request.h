@@ -47,7 +47,6 @@ class RequestCtx {
   bool replied() const { return status_ != 0; }
   int status() const { return status_; }
   std::chrono::steady_clock::time_point started() const { return started_; }
-  uint64_t body_bytes() const { return body_bytes_; }
 
  private:
   friend class HttpServer;
@@ -61,7 +60,6 @@ class RequestCtx {
   uint64_t body_bytes_ = 0;
   size_t header_count_ = 0;
   size_t header_bytes_ = 0;
-  bool headers_done_ = false;
   bool held_ = false;
   std::vector<std::string> params_;
   std::chrono::steady_clock::time_point started_;

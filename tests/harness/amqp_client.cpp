@@ -6,13 +6,15 @@
 
 #include <stdexcept>
 
+#include "worker/backends/amqp_bytes.h"
+
 namespace sluice::test {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 std::string text(const amqp_bytes_t& b) {
-  return std::string(static_cast<const char*>(b.bytes), b.len);
+  return worker::to_string(b);
 }
 
 void write_field(Writer& w, const amqp_field_value_t& v);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/harness/harness.h"
+#include "tests/unit/worker/publish_message_helpers.h"
 #include "worker/modules/publish_message.h"
 
 namespace st = sluice::test;
@@ -33,14 +34,9 @@ amqp_bytes_t bytes(const std::string& s) {
 }
 
 std::string text(amqp_bytes_t b) {
-  return b.len == 0 ? std::string() : std::string(static_cast<const char*>(b.bytes), b.len);
+  return sluice::test::to_string(b);
 }
-
-std::unique_ptr<PublishMessage> build_ok(const FormFields& fields) {
-  auto r = build_message(fields);
-  BOOST_REQUIRE_MESSAGE(r.ok(), "build_message failed: " << (r.ok() ? "" : r.error().message));
-  return std::move(r.value());
-}
+using sluice::test::build_ok;
 
 const amqp_field_value_t& at(const amqp_table_t& table, std::string_view key) {
   const amqp_field_value_t* found = nullptr;

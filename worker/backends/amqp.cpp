@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "worker/backends/amqp_bytes.h"
 
 namespace sluice::worker {
 namespace {
@@ -19,10 +20,6 @@ constexpr std::chrono::seconds kDownLogInterval{30};
 // A broker that stops reading makes our outbound buffer grow (nothing ever blocks: see
 // amqp_writer.h). Beyond this much unsent, publishes are refused with 503 at once.
 constexpr int kMaxUnsentBytes = 1 << 20;
-
-std::string text_of(const amqp_bytes_t& b) {
-  return std::string(static_cast<const char*>(b.bytes), b.len);
-}
 
 // How long a refusal to publish to an exchange is remembered (permissions can change).
 constexpr std::chrono::seconds kForbiddenMemory{60};
@@ -366,7 +363,7 @@ void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& 
     case AMQP_CONNECTION_CLOSE_METHOD: {
       auto* close = static_cast<amqp_connection_close_t*>(method.decoded);
       amqp_connection_close_ok_t ok{};
-      std::string why = "closed by the broker: " + text_of(close->reply_text);
+      std::string why = "closed by the broker: " + to_string(close->reply_text);
       send_method(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
       flush();  // the close-ok goes out before the socket is closed
       if (conn_ != nullptr) connection_lost(why);
@@ -398,7 +395,7 @@ void AmqpConnection::resolve_confirms(uint64_t tag, bool multiple, PublishOutcom
 // exchange is forgotten so its next use is probed (and answered 404).
 void AmqpConnection::handle_channel_close(amqp_channel_t channel,
                                           const amqp_channel_close_t& close) {
-  std::string reply = text_of(close.reply_text);
+  std::string reply = to_string(close.reply_text);
   ++counters_.channels_closed;
   amqp_channel_close_ok_t ok{};
   send_method(channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);

@@ -81,7 +81,6 @@ class AmqpConnection {
                std::unique_ptr<PublishMessage> message, Done done);
 
   bool connected() const { return state_ == State::ready || state_ == State::reopening; }
-  bool blocked() const { return blocked_; }
   // Messages handed to the broker and not confirmed yet (statelessd's queue_size).
   size_t unconfirmed() const { return unconfirmed_.size(); }
   // Nothing in flight and nothing waiting.
@@ -90,7 +89,6 @@ class AmqpConnection {
   bool refused() const { return state_ == State::refused; }
   bool refusal_expired() const;
   const AmqpCounters& counters() const { return counters_; }
-  const AmqpCredentials& credentials() const { return credentials_; }
   std::chrono::steady_clock::time_point last_used() const { return last_used_; }
 
  private:

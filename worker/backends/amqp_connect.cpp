@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/fd.h"
+#include "worker/backends/amqp_bytes.h"
 
 namespace sluice::worker {
 namespace {
@@ -15,10 +16,6 @@ namespace {
 // Bounds every blocking step of one handshake (connect, login, each RPC).
 constexpr long kHandshakeTimeoutMs = 5000;
 constexpr int kFrameMax = 131072;
-
-std::string reply_text(const amqp_bytes_t& bytes) {
-  return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
-}
 
 // What a failed RPC reply means for the client.
 ConnectResult classify(const amqp_rpc_reply_t& reply, const std::string& host) {
@@ -30,13 +27,13 @@ ConnectResult classify(const amqp_rpc_reply_t& reply, const std::string& host) {
   } else if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
              reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
     auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-    r.detail = reply_text(close->reply_text);
+    r.detail = to_string(close->reply_text);
     if (close->reply_code == AMQP_ACCESS_REFUSED) r.failure = ConnectFailure::refused_login;
     if (close->reply_code == AMQP_NOT_ALLOWED) r.failure = ConnectFailure::refused_vhost;
   } else if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
              reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
     auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
-    r.detail = reply_text(close->reply_text);
+    r.detail = to_string(close->reply_text);
   } else {
     r.detail = "unexpected reply during the handshake";
   }

@@ -129,7 +129,10 @@ void RedisConnection::on_disconnect(const redisAsyncContext* ac, int status) {
 }
 
 void RedisConnection::handle_disconnect(int status) {
-  std::string why = (status == REDIS_OK || ctx_ == nullptr) ? "connection closed" : ctx_->errstr;
+  std::string why = !drop_reason_.empty()                     ? drop_reason_
+                    : (status == REDIS_OK || ctx_ == nullptr) ? "connection closed"
+                                                              : ctx_->errstr;
+  drop_reason_.clear();
   ctx_ = nullptr;  // hiredis frees it when this callback returns
   schedule_reconnect(why.c_str());
 }
@@ -137,7 +140,6 @@ void RedisConnection::handle_disconnect(int status) {
 // Closes a connection that is stuck or refused us, failing its pending commands.
 void RedisConnection::drop(const char* why) {
   if (ctx_ == nullptr) return;
-  last_error_ = why;
   redisAsyncContext* ctx = ctx_;
   if (state_ == State::connecting) {
     ctx_ = nullptr;  // never connected: hiredis calls no disconnect callback
@@ -145,6 +147,7 @@ void RedisConnection::drop(const char* why) {
     schedule_reconnect(why);
     return;
   }
+  drop_reason_ = why;  // on_disconnect reports it
   // Connected: hiredis runs on_disconnect from inside redisAsyncFree (or right after the
   // current callback when called from one), which forgets ctx_ and schedules the reconnect.
   redisAsyncFree(ctx);

@@ -75,6 +75,7 @@ class RedisConnection {
   std::chrono::steady_clock::time_point connect_started_;
   std::chrono::steady_clock::time_point last_down_log_;
   std::string last_error_;
+  std::string drop_reason_;  // why drop() closed it, for the disconnect log line
 };
 
 }  // namespace sluice::worker

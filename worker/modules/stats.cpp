@@ -27,53 +27,83 @@ struct Figures {
   uint64_t context_switches = 0, signals = 0, swaps = 0;
   uint64_t connections_accepted = 0, connections_open = 0;
 
-  static Figures load(const common::WorkerSlot& s) {
-    Figures f;
-    for (size_t i = 0; i < f.methods.size(); ++i)
-      f.methods[i] = s.methods[i].load(kRelaxed);
-    for (size_t i = 0; i < f.responses.size(); ++i) {
-      f.responses[i] = s.responses[i].load(kRelaxed);
-    }
-    f.processing_time_us = s.processing_time_us.load(kRelaxed);
-    const common::RusageSnapshot& u = s.usage;
-    f.user_us = u.user_us.load(kRelaxed);
-    f.system_us = u.system_us.load(kRelaxed);
-    f.max_rss_kb = u.max_rss_kb.load(kRelaxed);
-    f.current_rss_kb = u.current_rss_kb.load(kRelaxed);
-    f.minor_faults = u.minor_faults.load(kRelaxed);
-    f.major_faults = u.major_faults.load(kRelaxed);
-    f.block_in = u.block_in.load(kRelaxed);
-    f.block_out = u.block_out.load(kRelaxed);
-    f.context_switches = u.context_switches.load(kRelaxed);
-    f.signals = u.signals.load(kRelaxed);
-    f.swaps = u.swaps.load(kRelaxed);
-    f.connections_accepted = s.connections_accepted.load(kRelaxed);
-    f.connections_open = s.connections_open.load(kRelaxed);
-    return f;
-  }
-
+  static Figures load(const common::WorkerSlot& s);
   // Sums another worker's figures, read once, so totals always match the rows shown.
-  void merge(const Figures& o) {
-    for (size_t i = 0; i < methods.size(); ++i)
-      methods[i] += o.methods[i];
-    for (size_t i = 0; i < responses.size(); ++i)
-      responses[i] += o.responses[i];
-    processing_time_us += o.processing_time_us;
-    user_us += o.user_us;
-    system_us += o.system_us;
-    max_rss_kb += o.max_rss_kb;
-    current_rss_kb += o.current_rss_kb;
-    minor_faults += o.minor_faults;
-    major_faults += o.major_faults;
-    block_in += o.block_in;
-    block_out += o.block_out;
-    context_switches += o.context_switches;
-    signals += o.signals;
-    swaps += o.swaps;
-    connections_accepted += o.connections_accepted;
-    connections_open += o.connections_open;
-  }
+  void merge(const Figures& o);
 };
+
+// Every scalar figure and the slot counter it is read from: load() and merge() walk this one
+// list, so a new figure is added in one place.
+struct Scalar {
+  uint64_t Figures::*field;
+  const common::Counter& (*source)(const common::WorkerSlot&);
+};
+const Scalar kScalars[] = {
+    {&Figures::processing_time_us, [](const auto& s) -> const auto& {return s.processing_time_us;
+}  // namespace
+}  // namespace sluice::worker
+, {&Figures::user_us, [](const auto& s) -> const auto& {return s.usage.user_us;
+}
+}
+, {&Figures::system_us, [](const auto& s) -> const auto& {return s.usage.system_us;
+}
+}
+, {&Figures::max_rss_kb, [](const auto& s) -> const auto& {return s.usage.max_rss_kb;
+}
+}
+, {&Figures::current_rss_kb, [](const auto& s) -> const auto& {return s.usage.current_rss_kb;
+}
+}
+, {&Figures::minor_faults, [](const auto& s) -> const auto& {return s.usage.minor_faults;
+}
+}
+, {&Figures::major_faults, [](const auto& s) -> const auto& {return s.usage.major_faults;
+}
+}
+, {&Figures::block_in, [](const auto& s) -> const auto& {return s.usage.block_in;
+}
+}
+, {&Figures::block_out, [](const auto& s) -> const auto& {return s.usage.block_out;
+}
+}
+, {&Figures::context_switches, [](const auto& s) -> const auto& {return s.usage.context_switches;
+}
+}
+, {&Figures::signals, [](const auto& s) -> const auto& {return s.usage.signals;
+}
+}
+, {&Figures::swaps, [](const auto& s) -> const auto& {return s.usage.swaps;
+}
+}
+, {&Figures::connections_accepted, [](const auto& s) -> const auto& {return s.connections_accepted;
+}
+}
+, {&Figures::connections_open, [](const auto& s) -> const auto& {return s.connections_open;
+}
+}
+,
+}
+;
+
+Figures Figures::load(const common::WorkerSlot& s) {
+  Figures f;
+  for (size_t i = 0; i < f.methods.size(); ++i)
+    f.methods[i] = s.methods[i].load(kRelaxed);
+  for (size_t i = 0; i < f.responses.size(); ++i)
+    f.responses[i] = s.responses[i].load(kRelaxed);
+  for (const Scalar& x : kScalars)
+    f.*x.field = x.source(s).load(kRelaxed);
+  return f;
+}
+
+void Figures::merge(const Figures& o) {
+  for (size_t i = 0; i < methods.size(); ++i)
+    methods[i] += o.methods[i];
+  for (size_t i = 0; i < responses.size(); ++i)
+    responses[i] += o.responses[i];
+  for (const Scalar& x : kScalars)
+    this->*x.field += o.*x.field;
+}
 
 // "requests" as statelessd has it: keys appear once used; processing_time in seconds.
 void write_requests(JsonWriter& w, const Figures& f) {

@@ -1,5 +1,6 @@
 #define BOOST_TEST_MODULE publish_message
 #include "worker/modules/publish_message.h"
+#include "tests/unit/worker/publish_message_helpers.h"
 
 #include <amqp_framing.h>
 
@@ -21,14 +22,9 @@ using Props = amqp_basic_properties_t;
 namespace {
 
 std::string text(amqp_bytes_t b) {
-  return b.len == 0 ? std::string() : std::string(static_cast<const char*>(b.bytes), b.len);
+  return sluice::test::to_string(b);
 }
-
-std::unique_ptr<PublishMessage> build_ok(const FormFields& fields) {
-  auto r = build_message(fields);
-  BOOST_REQUIRE_MESSAGE(r.ok(), "build_message failed: " << (r.ok() ? "" : r.error().message));
-  return std::move(r.value());
-}
+using sluice::test::build_ok;
 
 // Every error is a 400 "invalid_field" whose sentence names the field and never echoes the
 // value (short values such as "3" may coincide with the stated range, so only longer ones are
