@@ -2,6 +2,7 @@
 // Request fields the way statelessd's clients send them: an urlencoded or multipart/form-data
 // body (PHP's curl sends multipart for an array), or the query string; and HTTP Basic
 // credentials. Values are raw bytes: nothing is stripped, trimmed or re-encoded.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,7 +13,8 @@
 namespace sluice::common {
 
 // Field name -> value bytes. A repeated field keeps its last value (Tornado's get_argument).
-using FormFields = std::map<std::string, std::string>;
+// Transparent comparison: fields are looked up by literal names without building strings.
+using FormFields = std::map<std::string, std::string, std::less<>>;
 
 // %XX decoding. '+' stays '+' unless plus_as_space (form encoding). A '%' not followed by two
 // hex digits is an error.

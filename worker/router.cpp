@@ -5,14 +5,15 @@
 namespace sluice::worker {
 namespace {
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
+// Views into `path`, which outlives them: matching a request allocates only its params.
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
   size_t i = 0;
   if (!path.empty() && path[0] == '/') i = 1;
   while (i <= path.size()) {
     size_t slash = path.find('/', i);
     if (slash == std::string_view::npos) slash = path.size();
-    out.emplace_back(path.substr(i, slash - i));
+    out.push_back(path.substr(i, slash - i));
     i = slash + 1;
   }
   return out;
@@ -31,18 +32,20 @@ int tier_of(const std::vector<std::string>& segments) {
   return any_literal ? 1 : 2;
 }
 
-bool match_segments(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
-                    std::vector<std::string>& params) {
+bool match_segments(const std::vector<std::string>& pattern,
+                    const std::vector<std::string_view>& path,
+                    std::vector<std::string_view>& params) {
   params.clear();
   for (size_t i = 0; i < pattern.size(); ++i) {
     const std::string& p = pattern[i];
     if (p == "**") {
-      std::string rest;
-      for (size_t j = i; j < path.size(); ++j) {
-        if (j > i) rest += '/';
-        rest += path[j];
+      // The rest of the path, slashes included: segments are consecutive views of it.
+      if (i >= path.size()) {
+        params.emplace_back();
+      } else {
+        const char* end = path.back().data() + path.back().size();
+        params.emplace_back(path[i].data(), static_cast<size_t>(end - path[i].data()));
       }
-      params.push_back(std::move(rest));
       return true;
     }
     if (i >= path.size()) return false;
@@ -60,7 +63,8 @@ bool match_segments(const std::vector<std::string>& pattern, const std::vector<s
 
 void Router::add(std::string pattern, MethodSet methods, Handler handler, std::string module) {
   Route route;
-  route.segments = split_path(pattern);
+  for (std::string_view segment : split_path(pattern))
+    route.segments.emplace_back(segment);
   route.tier = tier_of(route.segments);
   route.pattern = std::move(pattern);
   route.methods = methods;
@@ -74,14 +78,14 @@ void Router::add(std::string pattern, MethodSet methods, Handler handler, std::s
 
 RouteMatch Router::match(std::string_view path, htp_method method) const {
   RouteMatch result;
-  std::vector<std::string> segments = split_path(path);
-  std::vector<std::string> params;
+  std::vector<std::string_view> segments = split_path(path);
+  std::vector<std::string_view> params;
   for (const Route& route : routes_) {
     if (!match_segments(route.segments, segments, params)) continue;
     result.allowed |= route.methods;
     if ((route.methods & method_bit(method)) == 0) continue;
     result.route = &route;
-    result.params = std::move(params);
+    result.params.assign(params.begin(), params.end());
     return result;
   }
   return result;

@@ -173,8 +173,7 @@ void PublishModule::serve(RequestCtx& ctx) {
   }
   if (*exchange == kDefaultExchangeAlias) exchange->clear();
 
-  AmqpCredentials key{*vhost, credentials->user, credentials->password};
-  AmqpConnection* conn = connection_for(key);
+  AmqpConnection* conn = connection_for({*vhost, credentials->user, credentials->password});
   if (conn == nullptr) {
     return send_error(ctx,
                       common::make_error(common::Errc::backend_unavailable, "too_many_connections",
@@ -186,13 +185,17 @@ void PublishModule::serve(RequestCtx& ctx) {
                 [ref](PublishOutcome outcome) { answer(*ref, outcome); });
 }
 
-AmqpConnection* PublishModule::connection_for(const AmqpCredentials& c) {
-  Key key{c.vhost, c.user, c.password};
+AmqpConnection* PublishModule::connection_for(const KeyView& key) {
   auto it = connections_.find(key);
   if (it == connections_.end()) {
     if (connections_.size() >= kMaxConnections) forget_connections(true);
     if (connections_.size() >= kMaxConnections) return nullptr;
-    it = connections_.emplace(key, std::make_unique<AmqpConnection>(base_, rabbitmq_, c)).first;
+    const auto& [vhost, user, password] = key;
+    AmqpCredentials c{std::string(vhost), std::string(user), std::string(password)};
+    it = connections_
+             .emplace(Key{c.vhost, c.user, c.password},
+                      std::make_unique<AmqpConnection>(base_, rabbitmq_, c))
+             .first;
   }
   return it->second.get();
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "common/config.h"
@@ -32,15 +33,16 @@ class PublishModule : public Module {
   // Connections are keyed by every credential: a wrong password never rides on a
   // connection someone else opened with the right one.
   using Key = std::tuple<std::string, std::string, std::string>;  // vhost, user, password
+  using KeyView = std::tuple<std::string_view, std::string_view, std::string_view>;
 
   void serve(RequestCtx& ctx);
   // Null when the table is full.
-  AmqpConnection* connection_for(const AmqpCredentials& credentials);
+  AmqpConnection* connection_for(const KeyView& key);
   void forget_connections(bool all_refused);
 
   event_base* base_ = nullptr;
   common::RabbitmqConfig rabbitmq_;
-  std::map<Key, std::unique_ptr<AmqpConnection>> connections_;
+  std::map<Key, std::unique_ptr<AmqpConnection>, std::less<>> connections_;
   common::EventPtr sweep_;
 };
 

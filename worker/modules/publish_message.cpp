@@ -35,7 +35,7 @@ Error invalid(std::string_view field, std::string_view rule) {
 
 // statelessd sets a property only when its value is truthy (`if value:`): an empty field is
 // the same as an absent one, while "0" counts.
-const std::string* find_set(const FormFields& fields, const char* name) {
+const std::string* find_set(const FormFields& fields, std::string_view name) {
   auto it = fields.find(name);
   return it == fields.end() || it->second.empty() ? nullptr : &it->second;
 }

@@ -65,6 +65,10 @@ BOOST_AUTO_TEST_CASE(double_star_captures_the_rest) {
   m = r.match("/files", htp_method_GET);
   BOOST_REQUIRE(m.route != nullptr);
   BOOST_TEST(m.params.at(0) == "");
+  // The rest is taken as sent: empty segments and a trailing slash are kept.
+  m = r.match("/files/a//b/", htp_method_GET);
+  BOOST_REQUIRE(m.route != nullptr);
+  BOOST_TEST(m.params.at(0) == "a//b/");
 }
 
 BOOST_AUTO_TEST_CASE(wrong_method_reports_the_allowed_ones) {
