@@ -211,6 +211,10 @@ void merge(FormFields& parsed, FormFields& out) {
 }  // namespace
 
 Result<std::string> percent_decode(std::string_view in, bool plus_as_space) {
+  // Most names, values and path segments have nothing to decode: one copy.
+  if (in.find_first_of(plus_as_space ? "%+" : "%") == std::string_view::npos) {
+    return std::string(in);
+  }
   std::string out;
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -229,8 +233,16 @@ Result<std::string> percent_decode(std::string_view in, bool plus_as_space) {
   return out;
 }
 
+// All or nothing: a failed parse leaves `out` as it was. An empty `out` (no query string,
+// the usual case) is filled directly and emptied again on an error; otherwise the fields go
+// through a scratch map merged at the end, later ones replacing earlier ones.
 Result<void> parse_urlencoded(std::string_view text, FormFields& out) {
-  FormFields parsed;
+  if (!out.empty()) {
+    FormFields parsed;
+    if (auto r = parse_urlencoded(text, parsed); !r) return r;
+    merge(parsed, out);
+    return {};
+  }
   std::size_t pos = 0;
   while (pos <= text.size()) {
     std::size_t amp = std::min(text.find('&', pos), text.size());
@@ -239,13 +251,14 @@ Result<void> parse_urlencoded(std::string_view text, FormFields& out) {
     if (pair.empty()) continue;
     std::size_t eq = pair.find('=');
     auto name = percent_decode(pair.substr(0, eq), true);
-    if (!name) return name.error();
     auto value = percent_decode(
         eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
-    if (!value) return value.error();
-    parsed.insert_or_assign(std::move(*name), std::move(*value));
+    if (!name || !value) {
+      out.clear();
+      return !name ? name.error() : value.error();
+    }
+    out.insert_or_assign(std::move(*name), std::move(*value));
   }
-  merge(parsed, out);
   return {};
 }
 

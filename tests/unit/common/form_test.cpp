@@ -147,6 +147,10 @@ BOOST_AUTO_TEST_CASE(bad_escape_fails_leaves_fields_alone_and_hides_the_value) {
   BOOST_TEST(f.size() == 1u);
   BOOST_TEST(f["keep"] == "me");
   require_error(parse_urlencoded("a%2=1", f), Errc::bad_request, "malformed_form");
+  // Into an empty map too (parsed in place): nothing of a failed text stays behind.
+  FormFields empty;
+  require_error(parse_urlencoded("a=1&b=2&c=%zz", empty), Errc::bad_request, "malformed_form");
+  BOOST_TEST(empty.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
