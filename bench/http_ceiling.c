@@ -3,7 +3,8 @@
  * libevhtp, the HTTP layer sluice is built on, answering every request 204 at once with no
  * broker behind it. Pinned where sluiced runs and driven by the same wrk with the same
  * requests, it shows what wrk and the HTTP layer alone cost on that core, before anything is
- * published: no HTTP gateway on that core can answer faster, so it bounds sluice / raw.
+ * published: no gateway built on libevhtp, sluice included, can answer faster there, so it
+ * bounds sluice / raw.
  *
  * usage: http_ceiling PORT        (binds 127.0.0.1:PORT; runs until killed)
  * build: cc -O2 -Wall -o http_ceiling bench/http_ceiling.c $(pkg-config --cflags --libs evhtp libevent)

@@ -213,12 +213,11 @@ void AmqpConnection::send_now(Queued q) {
   }
   ++counters_.publishes;
   unconfirmed_.emplace(next_tag_++, Inflight{std::move(q.done), q.deadline});
-  // A write that fails or blocks is left to the scheduled flush: handling it here would fail
-  // requests (this one included) from inside the caller's loop over its queue.
+  // A failed write is left to the scheduled flush: handling it here would fail requests (this
+  // one included) from inside the caller's loop over its queue.
   bool socket_full = event_pending(write_event_.get(), EV_WRITE, nullptr) != 0;
   if (writer_->pending() >= kEagerFlushBytes && !socket_full &&
-      writer_->flush() == AmqpWriter::Flush::done) {
-    last_sent_ = Clock::now();
+      write_pending() != AmqpWriter::Flush::failed) {
     return;
   }
   schedule_flush();
@@ -230,8 +229,8 @@ bool AmqpConnection::send_method(amqp_channel_t channel, amqp_method_number_t id
   return true;
 }
 
-// Everything queued during one loop turn is written together once the turn is over (a zero
-// timer runs after the callbacks of the current turn).
+// What is queued during one loop turn is written together once the turn is over (a zero timer
+// runs after the callbacks of the current turn), or earlier once kEagerFlushBytes are queued.
 void AmqpConnection::schedule_flush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
@@ -247,14 +246,18 @@ void AmqpConnection::on_flush(evutil_socket_t, short, void* arg) {
 
 void AmqpConnection::flush() {
   if (!writer_) return;
+  if (write_pending() == AmqpWriter::Flush::failed) connection_lost("write to the broker failed");
+}
+
+// Writes what the socket takes now and leaves the rest to write_event_. Calls no callback.
+AmqpWriter::Flush AmqpConnection::write_pending() {
   size_t before = writer_->pending();
   AmqpWriter::Flush result = writer_->flush();
   if (writer_->pending() < before) last_sent_ = Clock::now();
-  if (result == AmqpWriter::Flush::failed) {
-    connection_lost("write to the broker failed");
-  } else if (result == AmqpWriter::Flush::blocked) {
+  if (result == AmqpWriter::Flush::blocked) {
     event_add(write_event_.get(), nullptr);  // the socket is full: finish when it drains
   }
+  return result;
 }
 
 // One passive declare per exchange at a time; requests for it wait for the answer.

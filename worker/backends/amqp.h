@@ -133,6 +133,7 @@ class AmqpConnection {
   static void on_flush(evutil_socket_t, short, void* arg);
   void schedule_flush();
   void flush();
+  AmqpWriter::Flush write_pending();
   void heartbeat();
   bool send_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded);
 

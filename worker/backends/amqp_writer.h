@@ -4,7 +4,7 @@
 // loop when the socket takes them. rabbitmq-c's own send path waits (poll without a
 // deadline) for a writable socket, which would freeze the worker behind a broker that stops
 // reading; and it makes three send() calls per published message where one write per loop
-// turn serves them all.
+// turn (or per 2 KiB queued, see amqp.cpp) serves them all.
 #include <amqp.h>
 #include <event2/buffer.h>
 

@@ -4,6 +4,7 @@
 // query string). 204 only once the broker has confirmed the message; 503 with Retry-After
 // whenever that is not known. The default exchange is spelled `amq.default`, RabbitMQ's own
 // name for it.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
