@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -70,6 +71,40 @@ std::string multipart(const std::vector<std::pair<std::string, std::string>>& fi
             value + "\r\n";
   }
   return body + "--" + boundary + "--\r\n";
+}
+
+using BodyOf = std::function<std::string(int client, int i)>;
+
+// `clients` threads, each calling send(client, i) for i in [0, each).
+void run_clients(int clients, int each, const std::function<void(int, int)>& send) {
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&send, each, c] {
+      for (int i = 0; i < each; ++i)
+        send(c, i);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+}
+
+std::string message_id(int client, int i) {
+  return std::to_string(client) + "-" + std::to_string(i);
+}
+
+// Takes every message from `queue` and checks its body against what the client named in its
+// message_id sent. Returns how many were checked.
+size_t check_bodies(AmqpClient& amqp, const std::string& queue, const BodyOf& body_of) {
+  size_t checked = 0;
+  while (auto m = amqp.get(queue)) {
+    std::string id = m->properties["message_id"];
+    size_t dash = id.find('-');
+    BOOST_REQUIRE(dash != std::string::npos);
+    bool same = m->body == body_of(std::stoi(id.substr(0, dash)), std::stoi(id.substr(dash + 1)));
+    BOOST_TEST(same, "the body of " << id << " arrived altered");
+    ++checked;
+  }
+  return checked;
 }
 
 }  // namespace
@@ -407,47 +442,20 @@ BOOST_AUTO_TEST_CASE(two_workers_and_many_concurrent_clients) {
 // Bodies over the 2 KiB at which publishes are written at once rather than at the end of the
 // loop turn: from many clients together every frame still reaches the broker whole and in
 // order, and every 204 is a message that arrived byte for byte.
-BOOST_AUTO_TEST_CASE(large_bodies_from_concurrent_clients_arrive_whole) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, publish_yaml(dir, port));
-  s.start();
-  BOOST_REQUIRE(s.wait_ready({port}));
-  AmqpClient amqp(shared_rabbit().amqp_port());
+BOOST_FIXTURE_TEST_CASE(large_bodies_from_concurrent_clients_arrive_whole, Gateway) {
   amqp.declare_queue("large");
   amqp.purge("large");
-  auto body_of = [](int client, int i) {
+  BodyOf body_of = [](int client, int i) {
     return std::string(3000 + client * 7 + i, static_cast<char>('a' + (client + i) % 26));
   };
   std::atomic<int> ok{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 8; ++c) {
-    clients.emplace_back([&, c] {
-      for (int i = 0; i < 25; ++i) {
-        HttpResponse r = http(HttpRequest{
-            "POST",
-            port,
-            "/%2F/amq.default/large",
-            "message_id=" + std::to_string(c) + "-" + std::to_string(i) + "&body=" + body_of(c, i),
-            {{"Authorization", kGuest}}});
-        if (r.status == 204) ++ok;
-      }
-    });
-  }
-  for (auto& t : clients)
-    t.join();
+  run_clients(8, 25, [&](int c, int i) {
+    std::string form = "message_id=" + message_id(c, i) + "&body=" + body_of(c, i);
+    if (post("/%2F/amq.default/large", form).status == 204) ++ok;
+  });
   BOOST_TEST(ok.load() == 200);
   BOOST_TEST(amqp.count("large") == 200u);
-  size_t checked = 0;
-  while (auto m = amqp.get("large")) {
-    std::string id = m->properties["message_id"];
-    size_t dash = id.find('-');
-    BOOST_REQUIRE(dash != std::string::npos);
-    bool same = m->body == body_of(std::stoi(id.substr(0, dash)), std::stoi(id.substr(dash + 1)));
-    BOOST_TEST(same, "the body of " << id << " arrived altered");
-    ++checked;
-  }
-  BOOST_TEST(checked == 200u);
+  BOOST_TEST(check_bodies(amqp, "large", body_of) == 200u);
 }
 
 // Bodies larger than the socket takes at once: the eager write stops short and the loop
@@ -464,43 +472,29 @@ BOOST_AUTO_TEST_CASE(bodies_larger_than_the_socket_buffer_arrive_whole) {
   AmqpClient amqp(shared_rabbit().amqp_port());
   amqp.declare_queue("huge");
   amqp.purge("huge");
-  auto body_of = [](int client, int i) {
+  BodyOf body_of = [](int client, int i) {
     return std::string((6 << 20) + client * 1000 + i, static_cast<char>('A' + client * 8 + i));
   };
   std::atomic<int> ok{0}, refused{0}, other{0};
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 3; ++c) {
-    clients.emplace_back([&, c] {
-      for (int i = 0; i < 3; ++i) {
-        HttpResponse r = http(HttpRequest{
-            "POST",
-            port,
-            "/%2F/amq.default/huge?message_id=" + std::to_string(c) + "-" + std::to_string(i),
-            "body=" + body_of(c, i),
-            {{"Authorization", kGuest}}});
-        if (r.status == 204) {
-          ++ok;
-        } else if (r.status == 503 && r.body.find("broker_backlogged") != std::string::npos) {
-          ++refused;
-        } else {
-          ++other;
-        }
-      }
-    });
-  }
-  for (auto& t : clients)
-    t.join();
+  run_clients(3, 3, [&](int c, int i) {
+    HttpResponse r = http(HttpRequest{"POST",
+                                      port,
+                                      "/%2F/amq.default/huge?message_id=" + message_id(c, i),
+                                      "body=" + body_of(c, i),
+                                      {{"Authorization", kGuest}}});
+    if (r.status == 204) {
+      ++ok;
+    } else if (r.status == 503 && r.body.find("broker_backlogged") != std::string::npos) {
+      ++refused;
+    } else {
+      ++other;
+    }
+  });
   BOOST_TEST(other.load() == 0);
   BOOST_TEST(ok.load() + refused.load() == 9);
   BOOST_TEST(ok.load() >= 3);
   BOOST_TEST(amqp.count("huge") == static_cast<uint32_t>(ok.load()));
-  while (auto m = amqp.get("huge")) {
-    std::string id = m->properties["message_id"];
-    size_t dash = id.find('-');
-    BOOST_REQUIRE(dash != std::string::npos);
-    bool same = m->body == body_of(std::stoi(id.substr(0, dash)), std::stoi(id.substr(dash + 1)));
-    BOOST_TEST(same, "the body of " << id << " arrived altered");
-  }
+  BOOST_TEST(check_bodies(amqp, "huge", body_of) == static_cast<size_t>(ok.load()));
 }
 
 // rabbitmq.hosts is tried in order: a first host that refuses connections is skipped.
