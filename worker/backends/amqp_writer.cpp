@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 namespace sluice::worker {
 namespace {
@@ -27,13 +28,29 @@ void put64(uint8_t* p, uint64_t v) {
 
 }  // namespace
 
+// scratch_ holds a publish's method and header frames (each at most frame_max) and, when it
+// fits, its body frame, so a small message is added to the buffer in one piece.
 AmqpWriter::AmqpWriter(int fd, size_t frame_max)
-    : fd_(fd), frame_max_(frame_max), out_(evbuffer_new()), scratch_(new uint8_t[frame_max]) {}
+    : fd_(fd),
+      frame_max_(frame_max),
+      out_(evbuffer_new()),
+      scratch_size_(2 * frame_max + 2 * kFrameOverhead),
+      scratch_(new uint8_t[scratch_size_]) {}
 
 AmqpWriter::~AmqpWriter() {
   evbuffer_free(out_);
 }
 
+// Completes the frame whose payload (len bytes) was written at at + 7; returns its size.
+size_t AmqpWriter::close_frame(uint8_t* at, uint8_t type, amqp_channel_t channel, size_t len) {
+  at[0] = type;
+  put16(at + 1, channel);
+  put32(at + 3, static_cast<uint32_t>(len));
+  at[7 + len] = AMQP_FRAME_END;
+  return len + kFrameOverhead;
+}
+
+// A frame whose payload is elsewhere: three pieces (large bodies, heartbeats).
 void AmqpWriter::add_frame(uint8_t type, amqp_channel_t channel, const void* payload, size_t len) {
   uint8_t head[7];
   head[0] = type;
@@ -45,13 +62,20 @@ void AmqpWriter::add_frame(uint8_t type, amqp_channel_t channel, const void* pay
   evbuffer_add(out_, &end, 1);
 }
 
-bool AmqpWriter::add_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded) {
-  uint8_t* buf = scratch_.get();
-  put32(buf, id);
-  amqp_bytes_t encoded{frame_max_ - kFrameOverhead - 4, buf + 4};
+// A method frame at `at`; 0 when the method cannot be encoded in frame_max.
+size_t AmqpWriter::method_frame(uint8_t* at, amqp_channel_t channel, amqp_method_number_t id,
+                                void* decoded) {
+  put32(at + 7, id);
+  amqp_bytes_t encoded{frame_max_ - kFrameOverhead - 4, at + 11};
   int n = amqp_encode_method(id, decoded, encoded);
-  if (n < 0) return false;
-  add_frame(AMQP_FRAME_METHOD, channel, buf, static_cast<size_t>(n) + 4);
+  if (n < 0) return 0;
+  return close_frame(at, AMQP_FRAME_METHOD, channel, static_cast<size_t>(n) + 4);
+}
+
+bool AmqpWriter::add_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded) {
+  size_t size = method_frame(scratch_.get(), channel, id, decoded);
+  if (size == 0) return false;
+  evbuffer_add(out_, scratch_.get(), size);
   return true;
 }
 
@@ -61,17 +85,26 @@ bool AmqpWriter::add_publish(amqp_channel_t channel, amqp_bytes_t exchange,
   amqp_basic_publish_t publish{};
   publish.exchange = exchange;
   publish.routing_key = routing_key;
-  if (!add_method(channel, AMQP_BASIC_PUBLISH_METHOD, &publish)) return false;
   uint8_t* buf = scratch_.get();
-  put16(buf, AMQP_BASIC_CLASS);
-  put16(buf + 2, 0);  // weight
-  put64(buf + 4, body.len);
-  amqp_bytes_t encoded{frame_max_ - kFrameOverhead - 12, buf + 12};
+  size_t used = method_frame(buf, channel, AMQP_BASIC_PUBLISH_METHOD, &publish);
+  if (used == 0) return false;
+  uint8_t* header = buf + used;
+  put16(header + 7, AMQP_BASIC_CLASS);
+  put16(header + 9, 0);  // weight
+  put64(header + 11, body.len);
+  amqp_bytes_t encoded{frame_max_ - kFrameOverhead - 12, header + 19};
   int n = amqp_encode_properties(AMQP_BASIC_CLASS,
                                  const_cast<amqp_basic_properties_t*>(&properties), encoded);
   if (n < 0) return false;
-  add_frame(AMQP_FRAME_HEADER, channel, buf, static_cast<size_t>(n) + 12);
+  used += close_frame(header, AMQP_FRAME_HEADER, channel, static_cast<size_t>(n) + 12);
   size_t chunk = frame_max_ - kFrameOverhead;
+  if (body.len > 0 && body.len <= chunk && used + body.len + kFrameOverhead <= scratch_size_) {
+    memcpy(buf + used + 7, body.bytes, body.len);
+    used += close_frame(buf + used, AMQP_FRAME_BODY, channel, body.len);
+    evbuffer_add(out_, buf, used);
+    return true;
+  }
+  evbuffer_add(out_, buf, used);
   auto* bytes = static_cast<const uint8_t*>(body.bytes);
   for (size_t at = 0; at < body.len; at += chunk) {
     add_frame(AMQP_FRAME_BODY, channel, bytes + at, std::min(chunk, body.len - at));

@@ -34,11 +34,14 @@ class AmqpWriter {
 
  private:
   void add_frame(uint8_t type, amqp_channel_t channel, const void* payload, size_t len);
+  size_t close_frame(uint8_t* at, uint8_t type, amqp_channel_t channel, size_t len);
+  size_t method_frame(uint8_t* at, amqp_channel_t channel, amqp_method_number_t id, void* decoded);
 
   int fd_;
   size_t frame_max_;
   evbuffer* out_;
-  std::unique_ptr<uint8_t[]> scratch_;  // one frame's payload
+  size_t scratch_size_;
+  std::unique_ptr<uint8_t[]> scratch_;  // frames being assembled (see the constructor)
 };
 
 }  // namespace sluice::worker
