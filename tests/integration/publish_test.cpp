@@ -36,6 +36,13 @@ struct Gateway {
     BOOST_REQUIRE(sluiced.wait_ready({port}));
   }
 
+  // A broker user with every permission on "/" except those `write` leaves out.
+  void add_user(const std::string& user, const std::string& password,
+                const std::string& write = ".*") {
+    shared_rabbit().ctl({"add_user", user, password});
+    shared_rabbit().ctl({"set_permissions", "-p", "/", user, ".*", write, ".*"});
+  }
+
   // A fresh queue bound to amq.topic with the routing key `key`.
   std::string queue_for(const std::string& key) {
     std::string queue = "q." + key + "." + std::to_string(port);
@@ -251,9 +258,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_password_never_rides_on_the_right_ones_connection) 
 }
 
 BOOST_AUTO_TEST_CASE(wrong_password_first_then_the_right_one) {
-  RabbitServer& rabbit = shared_rabbit();
-  rabbit.ctl({"add_user", "late", "right"});
-  rabbit.ctl({"set_permissions", "-p", "/", "late", ".*", ".*", ".*"});
+  add_user("late", "right");
   std::string queue = queue_for("late");
   HttpResponse r = post("/%2F/amq.topic/late", "body=x", "application/x-www-form-urlencoded",
                         basic_auth("late", "wrong"));
@@ -265,9 +270,7 @@ BOOST_AUTO_TEST_CASE(wrong_password_first_then_the_right_one) {
 }
 
 BOOST_AUTO_TEST_CASE(a_password_with_colons) {
-  RabbitServer& rabbit = shared_rabbit();
-  rabbit.ctl({"add_user", "colon", "pa:ss:word"});
-  rabbit.ctl({"set_permissions", "-p", "/", "colon", ".*", ".*", ".*"});
+  add_user("colon", "pa:ss:word");
   std::string queue = queue_for("colon");
   HttpResponse r = post("/%2F/amq.topic/colon", "body=z", "application/x-www-form-urlencoded",
                         basic_auth("colon", "pa:ss:word"));
@@ -355,9 +358,7 @@ BOOST_AUTO_TEST_CASE(a_blocked_broker_is_503_until_unblocked) {
 // closing the channel. That request's fate is unknown (503); the refusal is remembered, so
 // the following ones get 403 without closing the channel again.
 BOOST_AUTO_TEST_CASE(no_write_access_to_an_exchange_is_403) {
-  RabbitServer& rabbit = shared_rabbit();
-  rabbit.ctl({"add_user", "reader", "pw"});
-  rabbit.ctl({"set_permissions", "-p", "/", "reader", ".*", "^$", ".*"});
+  add_user("reader", "pw", "^$");  // may configure and read, never write
   const std::string auth = basic_auth("reader", "pw");
   HttpResponse first =
       post("/%2F/amq.topic/x", "body=1", "application/x-www-form-urlencoded", auth);
