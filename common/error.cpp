@@ -17,6 +17,10 @@ int http_status(Errc code) {
       return 404;
     case Errc::method_not_allowed:
       return 405;
+    case Errc::request_timeout:
+      return 408;
+    case Errc::conflict:
+      return 409;
     case Errc::length_required:
       return 411;
     case Errc::too_large:
@@ -25,6 +29,12 @@ int http_status(Errc code) {
       return 431;
     case Errc::unsupported_media:
       return 415;
+    case Errc::expectation_failed:
+      return 417;
+    case Errc::too_many_requests:
+      return 429;
+    case Errc::not_implemented:
+      return 501;
     case Errc::backend_unavailable:
       return 503;
     case Errc::http_version:

@@ -13,10 +13,15 @@ enum class Errc {
   forbidden,
   not_found,
   method_not_allowed,
+  request_timeout,
+  conflict,
   length_required,
   too_large,
   header_too_large,
   unsupported_media,
+  expectation_failed,
+  too_many_requests,
+  not_implemented,
   backend_unavailable,
   http_version,
   internal,
@@ -26,6 +31,9 @@ struct Error {
   Errc code = Errc::internal;
   std::string short_code;  // machine-readable, e.g. "exchange_not_found"
   std::string message;     // one human sentence; never holds credentials
+  // A compatibility answer a seed program fixes (statelessd's empty 401): the status and
+  // headers only, no JSON body. Still an Error, so it takes the one error path.
+  bool bare = false;
 };
 
 template <class T>

@@ -53,10 +53,16 @@ void RequestCtx::reply(int status, std::string_view content_type, std::string_vi
 }
 
 void send_error(RequestCtx& ctx, const common::Error& error) {
-  if (error.code == common::Errc::backend_unavailable) {
+  if (error.code == common::Errc::backend_unavailable ||
+      error.code == common::Errc::too_many_requests) {
     ctx.add_header("Retry-After", std::to_string(common::kRetryAfterSeconds));
   }
-  send_json(ctx, common::http_status(error.code), common::error_body(error));
+  int status = common::http_status(error.code);
+  if (error.bare) {
+    ctx.reply(status, "", "");
+  } else {
+    send_json(ctx, status, common::error_body(error));
+  }
 }
 
 void send_json(RequestCtx& ctx, int status, std::string_view body) {

@@ -80,8 +80,8 @@ class CtxRef {
   RequestCtx* ctx_;
 };
 
-// The one place an Error becomes a response: status from common::http_status, JSON body,
-// Retry-After on 503.
+// The one place an Error becomes a response: status from common::http_status, JSON body
+// (none for a `bare` compatibility answer), Retry-After on 503 and 429.
 void send_error(RequestCtx& ctx, const common::Error& error);
 void send_json(RequestCtx& ctx, int status, std::string_view body);
 

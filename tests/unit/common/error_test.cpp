@@ -15,6 +15,9 @@ BOOST_AUTO_TEST_CASE(every_errc_maps_to_its_status) {
       {Errc::too_large, 413},          {Errc::header_too_large, 431},
       {Errc::unsupported_media, 415},  {Errc::backend_unavailable, 503},
       {Errc::http_version, 505},       {Errc::internal, 500},
+      {Errc::request_timeout, 408},    {Errc::conflict, 409},
+      {Errc::expectation_failed, 417}, {Errc::too_many_requests, 429},
+      {Errc::not_implemented, 501},
   };
   for (const auto& [code, status] : table)
     BOOST_TEST(http_status(code) == status);
