@@ -126,7 +126,9 @@ BOOST_AUTO_TEST_CASE(a_confirmed_publish_answers_204_and_arrives) {
   ReceivedMessage m = receive(queue);
   BOOST_TEST(m.body == "hello world!");
   BOOST_TEST(m.routing_key == "basic");
-  BOOST_TEST(m.properties.empty());
+  // Persistent by default (publish.default_delivery_mode): a 204 survives a broker restart.
+  BOOST_TEST(m.properties.size() == 1u);
+  BOOST_TEST(m.properties["delivery_mode"] == "2");
 }
 
 BOOST_AUTO_TEST_CASE(every_form_field_becomes_its_property) {

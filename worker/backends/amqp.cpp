@@ -41,11 +41,15 @@ std::string exchange_named(const std::string& reply) {
   return end == std::string::npos ? std::string() : reply.substr(at, end - at);
 }
 
-PublishOutcome probe_failure(uint16_t reply_code) {
+// What the broker's closing of the trial channel says about its one message.
+PublishOutcome trial_failure(uint16_t reply_code) {
   if (reply_code == AMQP_NOT_FOUND) return PublishOutcome::exchange_not_found;
   if (reply_code == AMQP_ACCESS_REFUSED) return PublishOutcome::exchange_forbidden;
   return PublishOutcome::unavailable;
 }
+
+constexpr amqp_channel_t kShared = AmqpConnectAttempt::kPublishChannel;
+constexpr amqp_channel_t kTrial = AmqpConnectAttempt::kTrialChannel;
 
 }  // namespace
 
@@ -86,7 +90,11 @@ void AmqpConnection::close_connection() {
 }
 
 bool AmqpConnection::idle() const {
-  return unconfirmed_.empty() && waiting_.empty() && probe_waiting_.empty();
+  return unconfirmed() == 0 && waiting_.empty() && untried_.empty();
+}
+
+bool AmqpConnection::needs_login() const {
+  return state_ == State::idle || refusal_expired();
 }
 
 bool AmqpConnection::refusal_expired() const {
@@ -101,7 +109,7 @@ void AmqpConnection::publish(const std::string& exchange, const std::string& rou
   if (blocked_) return finish(done, PublishOutcome::blocked);
   Queued q{exchange, routing_key, std::move(message), std::move(done),
            Clock::now() + config_.confirm_timeout};
-  if (state_ == State::ready) return send_or_probe(std::move(q));
+  if (state_ == State::ready) return route(std::move(q));
   if (waiting_.size() >= kMaxWaiting) return finish(q.done, PublishOutcome::unavailable);
   waiting_.push_back(std::move(q));
   if (state_ == State::idle || state_ == State::refused) start_connect();
@@ -118,6 +126,9 @@ void AmqpConnection::finish(Done& done, PublishOutcome outcome) {
     case PublishOutcome::blocked:
     case PublishOutcome::backlogged:
       ++counters_.unavailable;
+      break;
+    case PublishOutcome::unroutable:
+      ++counters_.unroutable;
       break;
     default:
       break;
@@ -143,8 +154,8 @@ void AmqpConnection::connected_with(ConnectResult result) {
     conn_ = result.conn;
     state_ = State::ready;
     blocked_ = false;
-    next_tag_ = 1;
-    probe_channel_open_ = true;
+    trial_open_ = true;
+    trial_in_flight_ = false;
     known_exchanges_.clear();
     backoff_.reset();
     ++counters_.connections_opened;
@@ -177,6 +188,7 @@ void AmqpConnection::connected_with(ConnectResult result) {
   refused_until_ = Clock::now() + kRefusalMemory;
   SLOG_WARN(kModule, "%s refused by %s: %s", name_.c_str(), result.host.c_str(),
             result.detail.c_str());
+  if (refusal_ == PublishOutcome::refused_login && on_login_refused_) on_login_refused_();
   fail_everything(refusal_);
 }
 
@@ -187,40 +199,56 @@ void AmqpConnection::flush_waiting() {
     send_when_possible(std::move(q));
 }
 
-void AmqpConnection::send_or_probe(Queued q) {
+// Known exchanges go on the shared channel; the others wait for their trial.
+void AmqpConnection::route(Queued q) {
   auto forbidden = forbidden_exchanges_.find(q.exchange);
   if (forbidden != forbidden_exchanges_.end()) {
     if (Clock::now() < forbidden->second) return finish(q.done, PublishOutcome::exchange_forbidden);
     forbidden_exchanges_.erase(forbidden);
   }
-  if (q.exchange.empty() || known_exchanges_.count(q.exchange) != 0) {
-    send_now(std::move(q));
-  } else {
-    probe(std::move(q));
+  if (known_exchanges_.count(q.exchange) != 0) {
+    send_now(q, kShared);
+    return;
   }
+  if (untried_.size() >= kMaxWaiting) return finish(q.done, PublishOutcome::unavailable);
+  untried_.push_back(std::move(q));
+  start_trial();
 }
 
-void AmqpConnection::send_now(Queued q) {
+// False when the message was not sent; its caller has then been answered.
+bool AmqpConnection::send_now(Queued& q, amqp_channel_t channel) {
   if (writer_->pending() > static_cast<size_t>(kMaxUnsentBytes)) {
-    return finish(q.done, PublishOutcome::backlogged);
+    finish(q.done, PublishOutcome::backlogged);
+    return false;
   }
   const PublishMessage& m = *q.message;
   amqp_bytes_t body{m.body().size(), const_cast<char*>(m.body().data())};
-  if (!writer_->add_publish(AmqpConnectAttempt::kPublishChannel,
-                            amqp_cstring_bytes(q.exchange.c_str()),
-                            amqp_cstring_bytes(q.routing_key.c_str()), m.properties(), body)) {
-    return finish(q.done, PublishOutcome::unavailable);  // not encodable: nothing was queued
+  if (!writer_->add_publish(channel, amqp_cstring_bytes(q.exchange.c_str()),
+                            amqp_cstring_bytes(q.routing_key.c_str()), m.mandatory(),
+                            m.properties(), body)) {
+    finish(q.done, PublishOutcome::unavailable);  // not encodable: nothing was queued
+    return false;
   }
   ++counters_.publishes;
-  unconfirmed_.emplace(next_tag_++, Inflight{std::move(q.done), q.deadline});
+  if (m.mandatory()) {
+    ReturnKey key{q.exchange, q.routing_key, m.body().size()};
+    books(channel).add(std::move(q.done), q.deadline, &key);
+  } else {
+    books(channel).add(std::move(q.done), q.deadline, nullptr);
+  }
   // A failed write is left to the scheduled flush: handling it here would fail requests (this
   // one included) from inside the caller's loop over its queue.
   bool socket_full = event_pending(write_event_.get(), EV_WRITE, nullptr) != 0;
   if (writer_->pending() >= kEagerFlushBytes && !socket_full &&
       write_pending() != AmqpWriter::Flush::failed) {
-    return;
+    return true;
   }
   schedule_flush();
+  return true;
+}
+
+ConfirmBooks& AmqpConnection::books(amqp_channel_t channel) {
+  return channel == kTrial ? trial_books_ : shared_books_;
 }
 
 bool AmqpConnection::send_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded) {
@@ -260,56 +288,66 @@ AmqpWriter::Flush AmqpConnection::write_pending() {
   return result;
 }
 
-// One passive declare per exchange at a time; requests for it wait for the answer.
-void AmqpConnection::probe(Queued q) {
-  std::string exchange = q.exchange;
-  probe_waiting_.push_back(std::move(q));
-  bool sent = std::find(probes_sent_.begin(), probes_sent_.end(), exchange) != probes_sent_.end();
-  if (sent || !probe_channel_open_) return;
-  amqp_exchange_declare_t declare{};
-  declare.exchange = amqp_cstring_bytes(exchange.c_str());
-  declare.type = amqp_cstring_bytes("direct");
-  declare.passive = 1;
-  declare.arguments = amqp_empty_table;
-  if (!send_method(AmqpConnectAttempt::kProbeChannel, AMQP_EXCHANGE_DECLARE_METHOD, &declare)) {
-    connection_lost("exchange.declare could not be encoded");
-    return;
-  }
-  probes_sent_.push_back(exchange);
-}
-
-// After the probe channel reopens: declare every exchange still waited for.
-void AmqpConnection::send_next_probe() {
-  std::deque<Queued> pending = std::move(probe_waiting_);
-  probe_waiting_.clear();
-  for (auto& q : pending) {
-    if (state_ != State::ready && state_ != State::reopening) {
-      finish(q.done, PublishOutcome::unavailable);
-    } else {
-      probe(std::move(q));
-    }
-  }
-}
-
-void AmqpConnection::handle_probe_result(PublishOutcome failure) {
-  if (probes_sent_.empty()) return;
-  std::string exchange = probes_sent_.front();
-  probes_sent_.pop_front();
-  bool ok = failure == PublishOutcome::confirmed;
-  if (ok) known_exchanges_.insert(exchange);
-  // Split first: sending may lose the connection, which empties every queue.
-  std::deque<Queued> answered;
-  std::deque<Queued> rest;
-  for (auto& q : probe_waiting_)
-    (q.exchange == exchange ? answered : rest).push_back(std::move(q));
-  probe_waiting_ = std::move(rest);
-  for (auto& q : answered) {
-    if (!ok) {
-      finish(q.done, failure);
-    } else {
+// The oldest request for an untried exchange goes alone on the trial channel; the others for
+// that exchange keep their place behind it.
+void AmqpConnection::start_trial() {
+  while (trial_open_ && !trial_in_flight_ && !untried_.empty() && conn_ != nullptr) {
+    Queued q = std::move(untried_.front());
+    untried_.pop_front();
+    if (known_exchanges_.count(q.exchange) != 0) {  // confirmed by an earlier trial meanwhile
       send_when_possible(std::move(q));
+      continue;
+    }
+    std::string exchange = q.exchange;
+    if (send_now(q, kTrial)) {
+      trial_in_flight_ = true;
+      trial_exchange_ = std::move(exchange);
     }
   }
+}
+
+// The broker took the trial's publish (an ack, or a nack, which is about the queues): this
+// user may publish to the exchange, so it and its waiting requests move to the shared channel.
+void AmqpConnection::trial_settled() {
+  if (!trial_in_flight_) return;
+  trial_in_flight_ = false;
+  known_exchanges_.insert(trial_exchange_);
+  // Split first: sending may lose the connection, which empties every queue.
+  std::deque<Queued> released;
+  std::deque<Queued> rest;
+  for (auto& q : untried_)
+    (q.exchange == trial_exchange_ ? released : rest).push_back(std::move(q));
+  untried_ = std::move(rest);
+  for (auto& q : released)
+    send_when_possible(std::move(q));
+  start_trial();
+}
+
+// The broker closed the trial channel over its one message: 403 and 404 are about the
+// exchange, so the requests waiting for it get the same answer (a refusal is remembered);
+// anything else was about that message alone.
+void AmqpConnection::trial_refused(PublishOutcome outcome) {
+  std::vector<Done> calls;
+  trial_books_.take_all(calls);
+  bool in_flight = trial_in_flight_;
+  trial_in_flight_ = false;
+  trial_open_ = false;
+  if (in_flight && outcome != PublishOutcome::unavailable) {
+    if (outcome == PublishOutcome::exchange_forbidden) {
+      forbidden_exchanges_[trial_exchange_] = Clock::now() + kForbiddenMemory;
+    }
+    std::deque<Queued> rest;
+    for (auto& q : untried_) {
+      if (q.exchange == trial_exchange_) {
+        calls.push_back(std::move(q.done));
+      } else {
+        rest.push_back(std::move(q));
+      }
+    }
+    untried_ = std::move(rest);
+  }
+  for (auto& done : calls)
+    finish(done, outcome);
 }
 
 // For requests that waited (for the connection, a channel, an exchange check): the broker
@@ -318,7 +356,7 @@ void AmqpConnection::send_when_possible(Queued q) {
   if (conn_ == nullptr || state_ == State::down) return finish(q.done, PublishOutcome::unavailable);
   if (blocked_) return finish(q.done, PublishOutcome::blocked);
   if (state_ != State::ready) return waiting_.push_back(std::move(q));
-  send_or_probe(std::move(q));
+  route(std::move(q));
 }
 
 void AmqpConnection::on_readable(evutil_socket_t, short, void* arg) {
@@ -337,25 +375,38 @@ void AmqpConnection::read_frames() {
       connection_lost(amqp_error_string2(rc));
       return;
     }
-    if (frame.frame_type == AMQP_FRAME_METHOD) handle_method(frame.channel, frame.payload.method);
+    handle_frame(frame);
   }
   if (conn_ != nullptr) amqp_maybe_release_buffers(conn_);
+}
+
+// A basic.return is a method frame, a content header (with the body size) and body frames;
+// the body itself is not needed to tell which message came back.
+void AmqpConnection::handle_frame(const amqp_frame_t& frame) {
+  if (frame.frame_type == AMQP_FRAME_METHOD) {
+    handle_method(frame.channel, frame.payload.method);
+  } else if (frame.frame_type == AMQP_FRAME_HEADER &&
+             (frame.channel == kShared || frame.channel == kTrial)) {
+    books(frame.channel).on_content_header(frame.payload.properties.body_size);
+  }
 }
 
 void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& method) {
   switch (method.id) {
     case AMQP_BASIC_ACK_METHOD: {
       auto* ack = static_cast<amqp_basic_ack_t*>(method.decoded);
-      resolve_confirms(ack->delivery_tag, ack->multiple, PublishOutcome::confirmed);
+      resolve_confirms(channel, ack->delivery_tag, ack->multiple, PublishOutcome::confirmed);
       break;
     }
     case AMQP_BASIC_NACK_METHOD: {
       auto* nack = static_cast<amqp_basic_nack_t*>(method.decoded);
-      resolve_confirms(nack->delivery_tag, nack->multiple, PublishOutcome::rejected);
+      resolve_confirms(channel, nack->delivery_tag, nack->multiple, PublishOutcome::rejected);
       break;
     }
-    case AMQP_EXCHANGE_DECLARE_OK_METHOD:
-      handle_probe_result(PublishOutcome::confirmed);
+    case AMQP_BASIC_RETURN_METHOD:
+      if (channel == kShared || channel == kTrial) {
+        books(channel).on_return(*static_cast<amqp_basic_return_t*>(method.decoded));
+      }
       break;
     case AMQP_CHANNEL_CLOSE_METHOD:
       handle_channel_close(channel, *static_cast<amqp_channel_close_t*>(method.decoded));
@@ -364,9 +415,7 @@ void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& 
       reopen_channel(channel);
       break;
     case AMQP_CONFIRM_SELECT_OK_METHOD:
-      state_ = State::ready;
-      next_tag_ = 1;
-      flush_waiting();
+      channel_confirming(channel);
       break;
     case AMQP_CONNECTION_BLOCKED_METHOD:
       blocked_ = true;
@@ -386,58 +435,32 @@ void AmqpConnection::handle_method(amqp_channel_t channel, const amqp_method_t& 
       break;
     }
     default:
-      break;  // basic.return and its content frames, consumer methods: not ours
+      break;  // consumer methods: not ours
   }
 }
 
-void AmqpConnection::resolve_confirms(uint64_t tag, bool multiple, PublishOutcome outcome) {
-  auto end = multiple ? unconfirmed_.upper_bound(tag) : unconfirmed_.find(tag);
-  auto begin = multiple ? unconfirmed_.begin() : end;
-  if (!multiple) {
-    if (end == unconfirmed_.end()) return;  // timed out already
-    ++end;
-  }
-  std::vector<Done> calls;
-  for (auto it = begin; it != end; ++it)
-    calls.push_back(std::move(it->second.done));
-  unconfirmed_.erase(begin, end);
-  if (outcome == PublishOutcome::rejected) counters_.nacks += calls.size();
-  for (auto& done : calls)
-    finish(done, outcome);
+void AmqpConnection::resolve_confirms(amqp_channel_t channel, uint64_t tag, bool multiple,
+                                      PublishOutcome outcome) {
+  if (channel != kShared && channel != kTrial) return;
+  std::vector<ConfirmBooks::Answer> answers;
+  books(channel).resolve(tag, multiple, outcome, answers);
+  if (outcome == PublishOutcome::rejected) counters_.nacks += answers.size();
+  for (auto& a : answers)
+    finish(a.done, a.outcome);
+  if (channel == kTrial) trial_settled();
 }
 
-// The broker closes a channel on an error. On the publishing channel the messages not yet
-// confirmed are of unknown fate: they fail with 503 and the client retries; a missing
-// exchange is forgotten so its next use is probed (and answered 404).
+// The broker closes a channel on an error. The trial channel held one message (see
+// trial_refused); it is reopened for the next trial.
 void AmqpConnection::handle_channel_close(amqp_channel_t channel,
                                           const amqp_channel_close_t& close) {
-  std::string reply = to_string(close.reply_text);
   ++counters_.channels_closed;
   amqp_channel_close_ok_t ok{};
   send_method(channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-  if (channel == AmqpConnectAttempt::kProbeChannel) {
-    probe_channel_open_ = false;
-    // The broker drops whatever was sent after the failing declare: those are sent again
-    // once the channel is open.
-    handle_probe_result(probe_failure(close.reply_code));
-    probes_sent_.clear();
+  if (channel == kTrial) {
+    trial_refused(trial_failure(close.reply_code));
   } else {
-    SLOG_WARN(kModule, "%s: publishing channel closed by the broker: %s", name_.c_str(),
-              reply.c_str());
-    std::string exchange = exchange_named(reply);
-    known_exchanges_.erase(exchange);
-    // A passive declare does not check write access: remember the refusal, so the next
-    // requests for this exchange get their 403 without closing the channel again.
-    if (close.reply_code == AMQP_ACCESS_REFUSED && !exchange.empty()) {
-      forbidden_exchanges_[exchange] = Clock::now() + kForbiddenMemory;
-    }
-    state_ = State::reopening;
-    std::vector<Done> calls;
-    for (auto& [tag, inflight] : unconfirmed_)
-      calls.push_back(std::move(inflight.done));
-    unconfirmed_.clear();
-    for (auto& done : calls)
-      finish(done, PublishOutcome::unavailable);
+    shared_channel_closed(close);
   }
   if (conn_ == nullptr) return;
   amqp_channel_open_t open{};
@@ -447,17 +470,42 @@ void AmqpConnection::handle_channel_close(amqp_channel_t channel,
   }
 }
 
+// On the shared channel the messages not yet confirmed are of unknown fate: they fail with
+// 503 and the client retries. The trial makes this rare: an exchange deleted after its trial,
+// or permissions changed since.
+void AmqpConnection::shared_channel_closed(const amqp_channel_close_t& close) {
+  std::string reply = to_string(close.reply_text);
+  SLOG_WARN(kModule, "%s: publishing channel closed by the broker: %s", name_.c_str(),
+            reply.c_str());
+  std::string exchange = exchange_named(reply);
+  known_exchanges_.erase(exchange);  // its next use is tried again (and answered 404 or 403)
+  if (close.reply_code == AMQP_ACCESS_REFUSED && !exchange.empty()) {
+    forbidden_exchanges_[exchange] = Clock::now() + kForbiddenMemory;
+  }
+  state_ = State::reopening;
+  std::vector<Done> calls;
+  shared_books_.take_all(calls);
+  for (auto& done : calls)
+    finish(done, PublishOutcome::unavailable);
+}
+
 void AmqpConnection::reopen_channel(amqp_channel_t channel) {
   ++counters_.channels_opened;
-  if (channel == AmqpConnectAttempt::kProbeChannel) {
-    probe_channel_open_ = true;
-    send_next_probe();
-    return;
-  }
   amqp_confirm_select_t select{};
   if (!send_method(channel, AMQP_CONFIRM_SELECT_METHOD, &select)) {
     connection_lost("confirm.select failed");
   }
+}
+
+// A reopened channel is in confirm mode again: its delivery tags restart at 1.
+void AmqpConnection::channel_confirming(amqp_channel_t channel) {
+  if (channel == kTrial) {
+    trial_open_ = true;
+    start_trial();
+    return;
+  }
+  state_ = State::ready;
+  flush_waiting();
 }
 
 void AmqpConnection::connection_lost(const std::string& why) {
@@ -472,7 +520,8 @@ void AmqpConnection::connection_lost(const std::string& why) {
   }
   state_ = State::down;
   blocked_ = false;
-  probes_sent_.clear();
+  trial_open_ = false;
+  trial_in_flight_ = false;
   auto now = Clock::now();
   if (was_connected || now - last_down_log_ >= kDownLogInterval) {
     SLOG_WARN(kModule, "%s: %s; reconnecting with backoff", name_.c_str(), why.c_str());
@@ -484,15 +533,14 @@ void AmqpConnection::connection_lost(const std::string& why) {
 
 void AmqpConnection::fail_everything(PublishOutcome outcome) {
   std::vector<Done> calls;
-  for (auto& [tag, inflight] : unconfirmed_)
-    calls.push_back(std::move(inflight.done));
+  shared_books_.take_all(calls);
+  trial_books_.take_all(calls);
   for (auto& q : waiting_)
     calls.push_back(std::move(q.done));
-  for (auto& q : probe_waiting_)
+  for (auto& q : untried_)
     calls.push_back(std::move(q.done));
-  unconfirmed_.clear();
   waiting_.clear();
-  probe_waiting_.clear();
+  untried_.clear();
   for (auto& done : calls)
     finish(done, outcome);
 }
@@ -534,14 +582,8 @@ void AmqpConnection::heartbeat() {
 void AmqpConnection::expire_deadlines() {
   auto now = Clock::now();
   std::vector<Done> calls;
-  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
-    if (it->second.deadline > now) {
-      ++it;
-      continue;
-    }
-    calls.push_back(std::move(it->second.done));
-    it = unconfirmed_.erase(it);
-  }
+  shared_books_.expire(now, calls);
+  trial_books_.expire(now, calls);
   auto expire = [&](std::deque<Queued>& queue) {
     std::deque<Queued> keep;
     for (auto& q : queue) {
@@ -554,7 +596,7 @@ void AmqpConnection::expire_deadlines() {
     queue = std::move(keep);
   };
   expire(waiting_);
-  expire(probe_waiting_);
+  expire(untried_);
   for (auto& done : calls)
     finish(done, PublishOutcome::timed_out);
 }

@@ -6,9 +6,17 @@
 // caller is told the outcome of its own message: confirmed, or one of the reasons it is not
 // known to be safe.
 //
-// Exchanges are checked once with a passive declare on a second channel before the first
-// publish to them: a missing exchange then fails that one request with 404 instead of
-// closing the publishing channel under everybody else's unconfirmed messages.
+// The first publish to an exchange on a connection goes alone on a second confirm-mode
+// channel, the trial channel, one trial at a time; requests for that exchange wait for it in
+// order. Only once the broker has confirmed it is the exchange known to exist and to take
+// this user's publishes, and later publishes share the first channel. A refusal (no write
+// access, an internal exchange such as amq.rabbitmq.trace: 403) or a missing exchange (404)
+// closes only the trial channel: it fails that request and those waiting on the same
+// exchange, never a neighbour's message, and the channel is reopened for the next trial.
+// (A passive declare checked existence only, not write access, so it is not used.)
+//
+// A mandatory message the broker returns (no queue took it) is answered `unroutable` when its
+// ack arrives; amqp_confirms.h ties returns to messages.
 #include <amqp.h>
 
 #include <chrono>
@@ -22,24 +30,12 @@
 #include "common/backoff.h"
 #include "common/config.h"
 #include "common/handles/event.h"
+#include "worker/backends/amqp_confirms.h"
 #include "worker/backends/amqp_connect.h"
 #include "worker/backends/amqp_writer.h"
 #include "worker/modules/publish_message.h"
 
 namespace sluice::worker {
-
-enum class PublishOutcome {
-  confirmed,           // the broker acked it: the message is safe
-  rejected,            // the broker nacked it
-  timed_out,           // no confirm within rabbitmq.confirm_timeout
-  unavailable,         // no connection, or it dropped before the confirm
-  blocked,             // the broker sent connection.blocked (resource alarm)
-  backlogged,          // the broker has stopped reading: unsent bytes pile up in the socket
-  refused_login,       // the broker refused the user or password
-  refused_vhost,       // the user may not use the vhost (or it does not exist)
-  exchange_not_found,  // passive declare said 404
-  exchange_forbidden,  // passive declare said 403
-};
 
 struct AmqpCounters {
   uint64_t connections_opened = 0;
@@ -50,6 +46,7 @@ struct AmqpCounters {
   uint64_t confirms = 0;
   uint64_t nacks = 0;
   uint64_t unavailable = 0;  // answered 503: nacked, timed out, no connection, blocked
+  uint64_t unroutable = 0;   // mandatory messages the broker returned (answered 404)
 
   AmqpCounters& operator+=(const AmqpCounters& o) {
     connections_opened += o.connections_opened;
@@ -60,13 +57,14 @@ struct AmqpCounters {
     confirms += o.confirms;
     nacks += o.nacks;
     unavailable += o.unavailable;
+    unroutable += o.unroutable;
     return *this;
   }
 };
 
 class AmqpConnection {
  public:
-  using Done = std::function<void(PublishOutcome)>;
+  using Done = PublishDone;
 
   AmqpConnection(event_base* base, const common::RabbitmqConfig& config,
                  AmqpCredentials credentials);
@@ -82,7 +80,12 @@ class AmqpConnection {
 
   bool connected() const { return state_ == State::ready || state_ == State::reopening; }
   // Messages handed to the broker and not confirmed yet (statelessd's queue_size).
-  size_t unconfirmed() const { return unconfirmed_.size(); }
+  size_t unconfirmed() const { return shared_books_.size() + trial_books_.size(); }
+  // The next publish would log in to the broker: nothing is connected or connecting, and no
+  // refusal is remembered.
+  bool needs_login() const;
+  // Called when the broker refuses the user or password at login (not the vhost).
+  void on_login_refused(std::function<void()> hook) { on_login_refused_ = std::move(hook); }
   // Nothing in flight and nothing waiting.
   bool idle() const;
   // Refused at its last login: the pool may forget it once the refusal has expired.
@@ -101,25 +104,26 @@ class AmqpConnection {
     Done done;
     std::chrono::steady_clock::time_point deadline;
   };
-  struct Inflight {
-    Done done;
-    std::chrono::steady_clock::time_point deadline;
-  };
 
   void start_connect();
   void connected_with(ConnectResult result);
-  void send_or_probe(Queued q);
-  void send_now(Queued q);
+  void route(Queued q);
+  bool send_now(Queued& q, amqp_channel_t channel);
   void send_when_possible(Queued q);
-  void probe(Queued q);
-  void send_next_probe();
   void flush_waiting();
+  void start_trial();
+  void trial_settled();
+  void trial_refused(PublishOutcome outcome);
   void read_frames();
+  void handle_frame(const amqp_frame_t& frame);
   void handle_method(amqp_channel_t channel, const amqp_method_t& method);
   void handle_channel_close(amqp_channel_t channel, const amqp_channel_close_t& close);
-  void handle_probe_result(PublishOutcome failure);
-  void resolve_confirms(uint64_t tag, bool multiple, PublishOutcome outcome);
+  void shared_channel_closed(const amqp_channel_close_t& close);
+  void resolve_confirms(amqp_channel_t channel, uint64_t tag, bool multiple,
+                        PublishOutcome outcome);
   void reopen_channel(amqp_channel_t channel);
+  void channel_confirming(amqp_channel_t channel);
+  ConfirmBooks& books(amqp_channel_t channel);
   void connection_lost(const std::string& why);
   void fail_everything(PublishOutcome outcome);
   void finish(Done& done, PublishOutcome outcome);
@@ -157,17 +161,19 @@ class AmqpConnection {
   common::Backoff backoff_;
   std::chrono::steady_clock::time_point refused_until_;
   PublishOutcome refusal_ = PublishOutcome::refused_login;
-  uint64_t next_tag_ = 1;
-  std::map<uint64_t, Inflight> unconfirmed_;
-  std::deque<Queued> waiting_;           // for the connection or the channel
-  std::deque<Queued> probe_waiting_;     // for their exchange's passive declare
-  std::deque<std::string> probes_sent_;  // declare-oks come back in this order
-  bool probe_channel_open_ = true;
-  std::set<std::string> known_exchanges_;
+  ConfirmBooks shared_books_;     // kPublishChannel
+  ConfirmBooks trial_books_;      // kTrialChannel
+  std::deque<Queued> waiting_;    // for the connection or the shared channel
+  std::deque<Queued> untried_;    // for their exchange's trial, in arrival order
+  bool trial_open_ = false;       // the trial channel is open and in confirm mode
+  bool trial_in_flight_ = false;  // sent, and neither confirmed nor refused yet
+  std::string trial_exchange_;
+  std::set<std::string> known_exchanges_;  // confirmed on the trial channel
   std::map<std::string, std::chrono::steady_clock::time_point> forbidden_exchanges_;
   AmqpCounters counters_;
   std::chrono::steady_clock::time_point last_down_log_;
   std::chrono::steady_clock::time_point last_used_ = std::chrono::steady_clock::now();
+  std::function<void()> on_login_refused_;
 };
 
 }  // namespace sluice::worker

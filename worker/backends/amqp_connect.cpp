@@ -54,16 +54,19 @@ amqp_rpc_reply_t login(amqp_connection_state_t conn, const AmqpCredentials& c, i
                                     AMQP_SASL_METHOD_PLAIN, c.user.c_str(), c.password.c_str());
 }
 
-// channel.open on both channels and confirm.select on the publishing one.
+// channel.open and confirm.select on both publishing channels.
 amqp_rpc_reply_t open_channels(amqp_connection_state_t conn) {
-  amqp_channel_open(conn, AmqpConnectAttempt::kPublishChannel);
-  amqp_rpc_reply_t reply = amqp_get_rpc_reply(conn);
-  if (reply.reply_type != AMQP_RESPONSE_NORMAL) return reply;
-  amqp_confirm_select(conn, AmqpConnectAttempt::kPublishChannel);
-  reply = amqp_get_rpc_reply(conn);
-  if (reply.reply_type != AMQP_RESPONSE_NORMAL) return reply;
-  amqp_channel_open(conn, AmqpConnectAttempt::kProbeChannel);
-  return amqp_get_rpc_reply(conn);
+  amqp_rpc_reply_t reply{};
+  for (amqp_channel_t channel :
+       {AmqpConnectAttempt::kPublishChannel, AmqpConnectAttempt::kTrialChannel}) {
+    amqp_channel_open(conn, channel);
+    reply = amqp_get_rpc_reply(conn);
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) return reply;
+    amqp_confirm_select(conn, channel);
+    reply = amqp_get_rpc_reply(conn);
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) return reply;
+  }
+  return reply;
 }
 
 ConnectResult try_host(const common::RabbitHost& host, const common::RabbitmqConfig& config,

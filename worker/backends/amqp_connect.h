@@ -49,9 +49,10 @@ class AmqpConnectAttempt {
   AmqpConnectAttempt(const AmqpConnectAttempt&) = delete;
   AmqpConnectAttempt& operator=(const AmqpConnectAttempt&) = delete;
 
-  // Channels the connection is handed over with: publishing (confirm mode) and probing.
+  // Channels the connection is handed over with, both in confirm mode: the shared publishing
+  // channel and the trial channel (first publishes to an exchange, see amqp.h).
   static constexpr amqp_channel_t kPublishChannel = 1;
-  static constexpr amqp_channel_t kProbeChannel = 2;
+  static constexpr amqp_channel_t kTrialChannel = 2;
 
  private:
   struct Shared;

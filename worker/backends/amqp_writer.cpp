@@ -80,11 +80,12 @@ bool AmqpWriter::add_method(amqp_channel_t channel, amqp_method_number_t id, voi
 }
 
 bool AmqpWriter::add_publish(amqp_channel_t channel, amqp_bytes_t exchange,
-                             amqp_bytes_t routing_key, const amqp_basic_properties_t& properties,
-                             amqp_bytes_t body) {
+                             amqp_bytes_t routing_key, bool mandatory,
+                             const amqp_basic_properties_t& properties, amqp_bytes_t body) {
   amqp_basic_publish_t publish{};
   publish.exchange = exchange;
   publish.routing_key = routing_key;
+  publish.mandatory = mandatory ? 1 : 0;
   uint8_t* buf = scratch_.get();
   size_t used = method_frame(buf, channel, AMQP_BASIC_PUBLISH_METHOD, &publish);
   if (used == 0) return false;

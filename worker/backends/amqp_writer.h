@@ -24,7 +24,7 @@ class AmqpWriter {
   bool add_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded);
   // basic.publish, its content header and body frames.
   bool add_publish(amqp_channel_t channel, amqp_bytes_t exchange, amqp_bytes_t routing_key,
-                   const amqp_basic_properties_t& properties, amqp_bytes_t body);
+                   bool mandatory, const amqp_basic_properties_t& properties, amqp_bytes_t body);
   void add_heartbeat();
 
   enum class Flush { done, blocked, failed };

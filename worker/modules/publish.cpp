@@ -51,7 +51,14 @@ common::Error outcome_error(PublishOutcome outcome) {
                         "no such exchange in this virtual host");
     case PublishOutcome::exchange_forbidden:
       return make_error(Errc::forbidden, "exchange_access_refused",
-                        "this user may not use this exchange");
+                        "this user may not publish to this exchange");
+    case PublishOutcome::unroutable:
+      return make_error(Errc::not_found, "unroutable",
+                        "no queue is bound for this routing key: the broker returned the "
+                        "message (mandatory)");
+    case PublishOutcome::too_many_logins:
+      return make_error(Errc::too_many_requests, "too_many_logins",
+                        "too many new broker logins through this worker; retry later");
     default:
       return make_error(Errc::backend_unavailable, "broker_unavailable",
                         "the message broker is not reachable; retry later");
@@ -65,6 +72,11 @@ void answer(RequestCtx& ctx, PublishOutcome outcome) {
   }
   if (outcome == PublishOutcome::refused_login) ctx.add_header("WWW-Authenticate", kRealm);
   send_error(ctx, outcome_error(outcome));
+}
+
+void answer_error(RequestCtx& ctx, const common::Error& error) {
+  if (error.code == common::Errc::unauthorized) ctx.add_header("WWW-Authenticate", kRealm);
+  send_error(ctx, error);
 }
 
 // The query string first, then the body: a field in both keeps the body's value, as
@@ -116,10 +128,9 @@ common::Result<void> check_for_channel(const PublishMessage& m, const std::strin
 }  // namespace
 
 common::Result<void> PublishModule::configure(const YAML::Node& section) {
-  if (section.IsDefined() && !section.IsNull() && !(section.IsMap() && section.size() == 0)) {
-    return common::make_error(common::Errc::bad_request, "publish",
-                              "takes no settings (the broker is configured under rabbitmq)");
-  }
+  auto settings = parse_publish_settings(section);
+  if (!settings) return settings.error();
+  defaults_ = *settings;
   return {};
 }
 
@@ -166,38 +177,54 @@ void PublishModule::serve(RequestCtx& ctx) {
   }
   common::FormFields fields;
   if (auto read = read_fields(ctx, fields); !read) return send_error(ctx, read.error());
-  auto message = build_message(fields);
+  auto message = build_message(fields, defaults_);
   if (!message) return send_error(ctx, message.error());
   if (auto fits = check_for_channel(**message, credentials->user); !fits) {
     return send_error(ctx, fits.error());
   }
   if (*exchange == kDefaultExchangeAlias) exchange->clear();
 
-  AmqpConnection* conn = connection_for({*vhost, credentials->user, credentials->password});
-  if (conn == nullptr) {
-    return send_error(ctx,
-                      common::make_error(common::Errc::backend_unavailable, "too_many_connections",
-                                         "too many distinct credentials in use; retry later"));
-  }
+  auto conn = connection_for({*vhost, credentials->user, credentials->password});
+  if (!conn) return answer_error(ctx, conn.error());
   CtxRef ref(ctx);
   ctx.hold();
-  conn->publish(*exchange, *routing_key, std::move(*message),
-                [ref](PublishOutcome outcome) { answer(*ref, outcome); });
+  (*conn)->publish(*exchange, *routing_key, std::move(*message),
+                   [ref](PublishOutcome outcome) { answer(*ref, outcome); });
 }
 
-AmqpConnection* PublishModule::connection_for(const KeyView& key) {
+// A connection that is open, opening, or answering from its own memory needs no login, so
+// the login guard (and its password hash) is only consulted before a new broker login.
+common::Result<AmqpConnection*> PublishModule::connection_for(const KeyView& key) {
   auto it = connections_.find(key);
-  if (it == connections_.end()) {
-    if (connections_.size() >= kMaxConnections) forget_connections(true);
-    if (connections_.size() >= kMaxConnections) return nullptr;
-    const auto& [vhost, user, password] = key;
-    AmqpCredentials c{std::string(vhost), std::string(user), std::string(password)};
-    it = connections_
-             .emplace(Key{c.vhost, c.user, c.password},
-                      std::make_unique<AmqpConnection>(base_, rabbitmq_, c))
-             .first;
+  if (it != connections_.end() && !it->second->needs_login()) return it->second.get();
+  const std::string user(std::get<1>(key));
+  LoginGuard::Digest password = logins_.digest(std::get<2>(key));
+  auto now = std::chrono::steady_clock::now();
+  if (logins_.refused(user, password, now)) return outcome_error(PublishOutcome::refused_login);
+  if (it == connections_.end() && connections_.size() >= kMaxConnections) {
+    forget_connections(true);
+    if (connections_.size() >= kMaxConnections) {
+      return common::make_error(common::Errc::backend_unavailable, "too_many_connections",
+                                "too many distinct credentials in use; retry later");
+    }
   }
+  if (!logins_.admit(user, now)) return outcome_error(PublishOutcome::too_many_logins);
+  if (it == connections_.end()) return add_connection(key, password);
   return it->second.get();
+}
+
+// The connection reports a refused password to the guard, which keeps only its digest.
+AmqpConnection* PublishModule::add_connection(const KeyView& key,
+                                              const LoginGuard::Digest& password) {
+  const auto& [vhost, user, plain] = key;
+  AmqpCredentials c{std::string(vhost), std::string(user), std::string(plain)};
+  auto conn = std::make_unique<AmqpConnection>(base_, rabbitmq_, c);
+  conn->on_login_refused([this, user = c.user, password] {
+    logins_.remember_refusal(user, password, std::chrono::steady_clock::now());
+  });
+  AmqpConnection* raw = conn.get();
+  connections_.emplace(Key{c.vhost, c.user, c.password}, std::move(conn));
+  return raw;
 }
 
 // Refused credentials are not kept past their refusal, idle connections not past
@@ -247,6 +274,7 @@ void PublishModule::report_connections(common::JsonWriter& w) const {
     common::json_uint(w, "confirms", c.confirms);
     common::json_uint(w, "nacks", c.nacks);
     common::json_uint(w, "unavailable", c.unavailable);
+    common::json_uint(w, "unroutable", c.unroutable);
     w.EndObject();
   }
 }

@@ -15,6 +15,8 @@
 #include "common/handles/event.h"
 #include "worker/backends/amqp.h"
 #include "worker/modules/module.h"
+#include "worker/modules/publish_logins.h"
+#include "worker/modules/publish_message.h"
 
 namespace sluice::worker {
 
@@ -37,12 +39,16 @@ class PublishModule : public Module {
   using KeyView = std::tuple<std::string_view, std::string_view, std::string_view>;
 
   void serve(RequestCtx& ctx);
-  // Null when the table is full.
-  AmqpConnection* connection_for(const KeyView& key);
+  // The connection for `key`, made if needed; an error when a new broker login is not to be
+  // tried now (a refusal remembered, too many logins, a full table).
+  common::Result<AmqpConnection*> connection_for(const KeyView& key);
+  AmqpConnection* add_connection(const KeyView& key, const LoginGuard::Digest& password);
   void forget_connections(bool all_refused);
 
   event_base* base_ = nullptr;
   common::RabbitmqConfig rabbitmq_;
+  MessageDefaults defaults_;  // the publish section's settings
+  LoginGuard logins_;
   std::map<Key, std::unique_ptr<AmqpConnection>, std::less<>> connections_;
   common::EventPtr sweep_;
 };

@@ -310,7 +310,79 @@ Result<void> set_headers(const FormFields& fields, amqp_pool_t& pool,
   return {};
 }
 
+// basic.publish's mandatory bit, not a property: true/false/1/0, as clients spell booleans in
+// a form.
+Result<void> set_mandatory(const FormFields& fields, bool& mandatory) {
+  const std::string* value = find_set(fields, "mandatory");
+  if (value == nullptr) return {};
+  if (*value == "true" || *value == "1") {
+    mandatory = true;
+  } else if (*value == "false" || *value == "0") {
+    mandatory = false;
+  } else {
+    return invalid("mandatory", "must be true, false, 1 or 0");
+  }
+  return {};
+}
+
+// One problem of the publish section, with the node's own position: the caller can only
+// place the whole error at the section.
+void add_problem(std::vector<std::pair<std::string, std::string>>& problems, const std::string& key,
+                 const YAML::Node& node, const std::string& reason) {
+  std::string where;
+  const YAML::Mark mark = node.Mark();
+  if (mark.line >= 0) {
+    where = " (line " + std::to_string(mark.line + 1) + ", column " +
+            std::to_string(mark.column + 1) + ")";
+  }
+  problems.emplace_back(key, reason + where);
+}
+
+void read_setting(const std::string& name, const YAML::Node& value, MessageDefaults& out,
+                  std::vector<std::pair<std::string, std::string>>& problems) {
+  const std::string key = "publish." + name;
+  if (name == "default_delivery_mode") {
+    std::string text = value.IsScalar() ? value.Scalar() : std::string();
+    if (text == "1" || text == "2") {
+      out.delivery_mode = static_cast<uint8_t>(text[0] - '0');
+    } else {
+      add_problem(problems, key, value, "must be 1 (transient) or 2 (persistent)");
+    }
+  } else if (name == "mandatory") {
+    bool flag = false;
+    if (value.IsScalar() && YAML::convert<bool>::decode(value, flag)) {
+      out.mandatory = flag;
+    } else {
+      add_problem(problems, key, value, "must be true or false");
+    }
+  } else {
+    add_problem(problems, key, value, "unknown key");
+  }
+}
+
 }  // namespace
+
+Result<MessageDefaults> parse_publish_settings(const YAML::Node& section) {
+  MessageDefaults settings;
+  // Persistent unless configured otherwise: a 204 then means the message survives a broker
+  // restart in a durable queue, which a transient message does not.
+  settings.delivery_mode = 2;
+  if (!section.IsDefined() || section.IsNull()) return settings;
+  if (!section.IsMap()) {
+    return common::make_error(Errc::bad_request, "publish",
+                              "must be a map of settings (default_delivery_mode, mandatory)");
+  }
+  std::vector<std::pair<std::string, std::string>> problems;
+  for (const auto& entry : section) {
+    std::string name = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
+    read_setting(name, entry.second, settings, problems);
+  }
+  if (problems.empty()) return settings;
+  std::string message = problems[0].second;
+  for (std::size_t i = 1; i < problems.size(); ++i)
+    message.append("; ").append(problems[i].first).append(": ").append(problems[i].second);
+  return common::make_error(Errc::bad_request, problems[0].first, std::move(message));
+}
 
 PublishMessage::PublishMessage() {
   init_amqp_pool(&pool_, kPoolPageSize);
@@ -320,7 +392,8 @@ PublishMessage::~PublishMessage() {
   empty_amqp_pool(&pool_);
 }
 
-Result<std::unique_ptr<PublishMessage>> build_message(const FormFields& fields) {
+Result<std::unique_ptr<PublishMessage>> build_message(const FormFields& fields,
+                                                      const MessageDefaults& defaults) {
   auto msg = std::make_unique<PublishMessage>();
   // Byte-exact: no strip, no control-character replacement, NULs and CR/LF kept.
   if (auto body = fields.find("body"); body != fields.end()) msg->body_ = body->second;
@@ -332,7 +405,13 @@ Result<std::unique_ptr<PublishMessage>> build_message(const FormFields& fields) 
     r = set_octet(kOctetFields[i], fields, msg->props_);
   if (r) r = set_timestamp(fields, msg->props_);
   if (r) r = set_headers(fields, msg->pool_, msg->props_);
+  msg->mandatory_ = defaults.mandatory;
+  if (r) r = set_mandatory(fields, msg->mandatory_);
   if (!r) return r.error();
+  if (defaults.delivery_mode != 0 && !(msg->props_._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)) {
+    msg->props_.delivery_mode = defaults.delivery_mode;
+    msg->props_._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
+  }
   return {std::move(msg)};
 }
 

@@ -21,7 +21,11 @@
 //     frame_max (rabbitmq-c has already sent the method frame when that encode would fail).
 // Not checked here: user_id must equal the connecting user unless it has the impersonator tag;
 // the caller knows the user and must compare properties().user_id itself.
+//
+// Beyond statelessd's fields, `mandatory` (true/false/1/0) asks the broker to return the
+// message when no queue takes it, which turns the answer into 404 unroutable.
 #include <amqp.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <memory>
@@ -39,6 +43,21 @@ inline constexpr int kMaxHeadersDepth = 16;
 // RabbitMQ's MAX_EXPIRY_TIMER (ten years, in milliseconds).
 inline constexpr unsigned long long kMaxExpireMs = 315360000000ULL;
 
+// What a message gets for a field the client did not send. Value-initialised it adds nothing
+// (statelessd's own behaviour); the publish module's settings (parse_publish_settings) make
+// messages persistent unless the client asks for transient.
+struct MessageDefaults {
+  uint8_t delivery_mode = 0;  // 0: leave the property unset; else 1 or 2
+  bool mandatory = false;
+};
+
+// The `publish:` YAML section: default_delivery_mode (1 or 2, default 2) and mandatory
+// (a boolean, default false). Every problem is reported: the first one's key path
+// ("publish.default_delivery_mode") is the error's short_code and its message carries the
+// others as "; <key>: <reason>", each with its line and column (the caller positions the
+// error at the section).
+common::Result<MessageDefaults> parse_publish_settings(const YAML::Node& section);
+
 class PublishMessage {
  public:
   // The string properties: app_id, content_encoding, content_type, correlation_id, expire,
@@ -51,14 +70,17 @@ class PublishMessage {
   PublishMessage& operator=(const PublishMessage&) = delete;
 
   const std::string& body() const { return body_; }
+  // Published with basic.publish's mandatory flag: an unroutable message comes back.
+  bool mandatory() const { return mandatory_; }
   // Valid as long as this object lives; ready for amqp_basic_publish.
   const amqp_basic_properties_t& properties() const { return props_; }
 
  private:
   friend common::Result<std::unique_ptr<PublishMessage>> build_message(
-      const common::FormFields& fields);
+      const common::FormFields& fields, const MessageDefaults& defaults);
 
   std::string body_;
+  bool mandatory_ = false;
   amqp_basic_properties_t props_{};
   // Storage behind props_. The object is heap-allocated and never moved or copied, so the
   // shortstr properties may point into these strings (even into their SSO buffers); the
@@ -68,10 +90,12 @@ class PublishMessage {
 };
 
 // Fields: body, app_id, content_encoding, content_type, correlation_id, delivery_mode,
-// expire, headers, message_id, priority, reply_to, timestamp, type, user_id. A property is
-// set only when its field is present and non-empty (statelessd sets "truthy" values; "0" is
-// kept). Unknown fields are ignored. Errors are bad_request with short_code "invalid_field"
-// and a message that names the field but never quotes its value.
-common::Result<std::unique_ptr<PublishMessage>> build_message(const common::FormFields& fields);
+// expire, headers, message_id, priority, reply_to, timestamp, type, user_id, and mandatory.
+// A property is set only when its field is present and non-empty (statelessd sets "truthy"
+// values; "0" is kept); an absent one takes `defaults`. Unknown fields are ignored. Errors are
+// bad_request with short_code "invalid_field" and a message that names the field but never quotes
+// its value.
+common::Result<std::unique_ptr<PublishMessage>> build_message(const common::FormFields& fields,
+                                                              const MessageDefaults& defaults = {});
 
 }  // namespace sluice::worker
