@@ -39,8 +39,6 @@ struct Supervisor::Child {
   ChildState state = ChildState::waiting;
   pid_t pid = 0;
   int slot = -1;
-  unsigned respawns = 0;
-  common::Backoff backoff{kFirstRespawnDelay, kMaxRespawnDelay};
   Clock::time_point started;
   common::EventPtr timer;  // respawn delay while waiting, SIGKILL deadline while retiring
 };
@@ -113,7 +111,7 @@ void Supervisor::spawn(Child& child) {
     SLOG_ERROR(kModule, "no listening socket for %s", describe(child.key).c_str());
     return;
   }
-  child.slot = stats_.claim(child.key.second, child.respawns);
+  child.slot = stats_.claim(child.key.second, history_[child.key].respawns);
   if (child.slot < 0) {
     SLOG_ERROR(kModule, "no free stats slot for a worker on %s", describe(child.key).c_str());
     schedule_respawn(child);
@@ -239,14 +237,15 @@ void Supervisor::handle_exit(pid_t pid, int status) {
     }
     return;
   }
-  if (Clock::now() - child.started >= kStableUptime) child.backoff.reset();
-  ++child.respawns;
+  PortHistory& history = history_[child.key];
+  if (Clock::now() - child.started >= kStableUptime) history.backoff.reset();
+  ++history.respawns;
   schedule_respawn(child);
 }
 
 void Supervisor::schedule_respawn(Child& child) {
   child.state = ChildState::waiting;
-  auto delay = child.backoff.next();
+  auto delay = history_[child.key].backoff.next();
   SLOG_INFO(kModule, "respawning the worker for %s in %lld ms", describe(child.key).c_str(),
             static_cast<long long>(delay.count()));
   timeval tv = common::to_timeval(delay.count());
@@ -349,7 +348,19 @@ void Supervisor::reload() {
   for (Child* c : old)
     retire(*c, SIGTERM, c->config->daemon.shutdown_timeout);
   close_unused_listeners();
+  forget_removed_ports();
   SLOG_INFO(kModule, "reloaded: %zu listeners", config_->listeners.size());
+}
+
+// A port that left the config starts from nothing if a later reload brings it back.
+void Supervisor::forget_removed_ports() {
+  for (auto it = history_.begin(); it != history_.end();) {
+    bool kept =
+        std::any_of(config_->listeners.begin(), config_->listeners.end(), [&](const auto& l) {
+          return ListenerKey{l.address, l.port} == it->first;
+        });
+    it = kept ? std::next(it) : history_.erase(it);
+  }
 }
 
 void Supervisor::stop(int signo) {

@@ -6,6 +6,7 @@
 // RabbitMQ or HTTP clients, so none of them can take it down.
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,14 @@ class Supervisor {
  private:
   struct Child;
   enum class ChildState { running, retiring, waiting };
+  // What belongs to a port rather than to one of its workers, kept while the port stays in
+  // the config, reloads included: /stats/fleet shows how often the port's worker had to be
+  // respawned, and a reload must neither make a crash-looping port look fresh nor restart
+  // its backoff at the first delay.
+  struct PortHistory {
+    unsigned respawns = 0;
+    common::Backoff backoff{kFirstRespawnDelay, kMaxRespawnDelay};
+  };
 
   void spawn(Child& child);
   [[noreturn]] void become_worker(Child& child, const sigset_t& mask);
@@ -62,6 +71,7 @@ class Supervisor {
   std::chrono::milliseconds kill_deadline(const Child& child) const;
   void on_signal(int signo);
   std::unique_ptr<Child> make_child(std::shared_ptr<const common::Config> config, size_t index);
+  void forget_removed_ports();
 
   static void on_signal_event(evutil_socket_t fd, short, void* arg);
   static void on_child_timer(evutil_socket_t, short, void* arg);
@@ -73,6 +83,7 @@ class Supervisor {
   Credentials credentials_;
   common::StatsSegment stats_;
   std::vector<std::unique_ptr<Child>> children_;
+  std::map<ListenerKey, PortHistory> history_;
   std::vector<common::EventPtr> signal_events_;
   pid_t pid_ = 0;
   bool stopping_ = false;

@@ -158,3 +158,61 @@ BOOST_AUTO_TEST_CASE(sigusr1_reopens_the_log_after_a_rename) {
   BOOST_TEST(dir.read("error.log").find("[" + std::to_string(worker) + "]") != std::string::npos);
   BOOST_TEST(dir.read("error.log.1").find("log reopened") == std::string::npos);
 }
+
+namespace {
+
+// The "respawns" a worker reports about itself in /stats (-1 if it does not answer).
+int stats_respawns(uint16_t port) {
+  HttpResponse r = http(HttpRequest{"GET", port, "/stats", "", {}, 5s, true});
+  if (r.status != 200) return -1;
+  rapidjson::Document doc = parse_json(r.body);
+  return doc["worker"]["respawns"].GetInt();
+}
+
+// The /stats/fleet row of worker `pid`, as {port, respawns}; {0, -1} if it has none.
+std::pair<unsigned, int> fleet_row(uint16_t port, int pid) {
+  rapidjson::Document doc = parse_json(http_get(port, "/stats/fleet").body);
+  for (const auto& w : doc["workers"].GetArray()) {
+    if (w["pid"].GetInt() == pid) return {w["port"].GetUint(), w["respawns"].GetInt()};
+  }
+  return {0, -1};
+}
+
+}  // namespace
+
+// A port that stays in the config keeps its history across a reload: the fleet view must
+// not make a crashed port look fresh, and its backoff goes on where it stood.
+BOOST_AUTO_TEST_CASE(sighup_keeps_the_respawn_count_and_backoff_of_a_port) {
+  TempDir dir;
+  uint16_t a = free_port(), b = free_port();
+  Sluiced s(dir, config_for(dir, {a, b}));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a, b}));
+  int crashed = stats_pid(a);
+  BOOST_REQUIRE(crashed > 0);
+  kill(crashed, SIGKILL);
+  BOOST_REQUIRE(wait_new_worker(a, {crashed}, 5s));
+  BOOST_REQUIRE_EQUAL(stats_respawns(a), 1);
+  std::vector<pid_t> old = s.wait_workers(2);
+  BOOST_REQUIRE_EQUAL(old.size(), 2u);
+
+  s.signal(SIGHUP);
+  BOOST_REQUIRE(wait_new_worker(a, old, 5s));
+  BOOST_REQUIRE(wait_new_worker(b, old, 5s));
+  int reloaded = stats_pid(a);
+  BOOST_TEST(stats_respawns(a) == 1);
+  BOOST_TEST(stats_respawns(b) == 0);
+  auto [row_port, row_respawns] = fleet_row(b, reloaded);
+  BOOST_TEST(row_port == a);
+  BOOST_TEST(row_respawns == 1);
+
+  // The reloaded worker crashes at once: the second respawn waits 200 ms, not 100 ms again.
+  size_t mark = s.log().size();
+  kill(reloaded, SIGKILL);
+  BOOST_REQUIRE(wait_new_worker(a, {crashed, reloaded}, 5s));
+  BOOST_TEST(stats_respawns(a) == 2);
+  std::string since = s.log().substr(mark);
+  BOOST_TEST(since.find("respawning the worker for 127.0.0.1:" + std::to_string(a) +
+                        " in 200 ms") != std::string::npos,
+             since);
+}
