@@ -224,7 +224,10 @@ class Sluiced {
   Sluiced(const Sluiced&) = delete;
   Sluiced& operator=(const Sluiced&) = delete;
 
-  void start(const std::vector<std::string>& extra_args = {});  // fork/exec and return
+  // fork/exec and return. `env` entries ("NAME=value") override the inherited environment
+  // of sluiced and so of its workers (e.g. MALLOC_CONF for jemalloc).
+  void start(const std::vector<std::string>& extra_args = {},
+             const std::vector<std::string>& env = {});
   // Waits until every port accepts a connection; false if the timeout passes or sluiced exits.
   bool wait_ready(const std::vector<uint16_t>& ports, std::chrono::milliseconds timeout = 10s);
 

@@ -43,12 +43,14 @@ void Sluiced::write_config(const std::string& yaml) const {
   if (!out) throw std::runtime_error("cannot write " + config_path_);
 }
 
-void Sluiced::start(const std::vector<std::string>& extra_args) {
+void Sluiced::start(const std::vector<std::string>& extra_args,
+                    const std::vector<std::string>& env) {
   if (pid_ > 0) throw std::logic_error("Sluiced::start: already running");
   if (pgid_ > 0) detail::kill_group_and_reap(pgid_, -1);  // leftovers of a previous run
   detail::SpawnOptions options;
   options.argv = {SLUICED_PATH, "-f", "-c", config_path_};
   options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
+  options.env = env;
   options.output = dir_ + "/sluiced.out.log";
   options.cwd = dir_;
   pid_ = pgid_ = detail::spawn(options);
