@@ -88,6 +88,9 @@ int Supervisor::run(const std::function<void()>& on_ready) {
     spawn(*children_.back());
   }
   event_base_dispatch(base_.get());
+  // Every worker is reaped: what they wrote last may still wait in their pipes.
+  for (auto& output : outputs_)
+    output->drain();
   pidfile_.remove();
   SLOG_INFO(kModule, "stopped");
   return exit_code_;
@@ -111,6 +114,16 @@ void Supervisor::spawn(Child& child) {
     SLOG_ERROR(kModule, "no listening socket for %s", describe(child.key).c_str());
     return;
   }
+  outputs_.erase(
+      std::remove_if(outputs_.begin(), outputs_.end(), [](const auto& o) { return o->closed(); }),
+      outputs_.end());
+  auto output = std::make_unique<WorkerOutput>(base_.get());
+  if (!output->open()) {
+    SLOG_SYSERR(kModule, errno, "pipe2() for the stderr of a worker on %s failed",
+                describe(child.key).c_str());
+    schedule_respawn(child);
+    return;
+  }
   child.slot = stats_.claim(child.key.second, history_[child.key].respawns);
   if (child.slot < 0) {
     SLOG_ERROR(kModule, "no free stats slot for a worker on %s", describe(child.key).c_str());
@@ -119,7 +132,7 @@ void Supervisor::spawn(Child& child) {
   }
   sigset_t mask = block_all_signals();
   pid_t pid = fork();
-  if (pid == 0) become_worker(child, mask);
+  if (pid == 0) become_worker(child, mask, *output);
   int err = errno;
   restore_signal_mask(mask);
   if (pid < 0) {
@@ -129,6 +142,8 @@ void Supervisor::spawn(Child& child) {
     schedule_respawn(child);
     return;
   }
+  output->start(pid);
+  outputs_.push_back(std::move(output));
   child.pid = pid;
   child.state = ChildState::running;
   child.started = Clock::now();
@@ -138,9 +153,18 @@ void Supervisor::spawn(Child& child) {
 
 // In the new process. libevent's epoll fd and signal pipe are shared with the parent
 // until event_reinit(); freeing the base before that would delete the parent's events.
-void Supervisor::become_worker(Child& child, const sigset_t& mask) {
+void Supervisor::become_worker(Child& child, const sigset_t& mask, WorkerOutput& output) {
   event_reinit(base_.get());
   event_base_free(base_.release());
+  // First, so that nothing this process prints goes to the supervisor's stderr. The read
+  // ends of the other workers' pipes go too (STYLE.md, pitfall 2): holding one would keep
+  // that worker's EOF from ever reaching the supervisor.
+  for (auto& other : outputs_)
+    other->forget_in_child();
+  if (!output.attach_as_stderr()) {
+    SLOG_SYSERR("worker", errno, "dup2() of the stderr pipe failed");
+    _exit(1);
+  }
   int fd = listeners_.fd(child.key);
   listeners_.close_all_except(fd);
   ::close(pidfile_.fd());

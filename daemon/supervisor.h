@@ -2,7 +2,8 @@
 // The supervisor: one event loop that only manages processes. It forks one worker per
 // listening port, reaps them, respawns crashed ones with backoff (never one that exited
 // with 2), reloads on SIGHUP without closing a socket that stays, reopens logs on SIGUSR1,
-// and stops gracefully on SIGTERM/SIGINT or at once on SIGQUIT. It never talks to Redis,
+// and stops gracefully on SIGTERM/SIGINT or at once on SIGQUIT. Each worker's stderr is a
+// pipe the supervisor reads into the error log (worker_output.h). It never talks to Redis,
 // RabbitMQ or HTTP clients, so none of them can take it down.
 #include <chrono>
 #include <functional>
@@ -18,6 +19,7 @@
 #include "daemon/listeners.h"
 #include "daemon/pidfile.h"
 #include "daemon/privileges.h"
+#include "daemon/worker_output.h"
 
 namespace sluice::daemon {
 
@@ -56,7 +58,7 @@ class Supervisor {
   };
 
   void spawn(Child& child);
-  [[noreturn]] void become_worker(Child& child, const sigset_t& mask);
+  [[noreturn]] void become_worker(Child& child, const sigset_t& mask, WorkerOutput& output);
   void reap();
   void handle_exit(pid_t pid, int status);
   void schedule_respawn(Child& child);
@@ -84,6 +86,8 @@ class Supervisor {
   common::StatsSegment stats_;
   std::vector<std::unique_ptr<Child>> children_;
   std::map<ListenerKey, PortHistory> history_;
+  // One per worker process, kept until its pipe reaches EOF, which may come after the reap.
+  std::vector<std::unique_ptr<WorkerOutput>> outputs_;
   std::vector<common::EventPtr> signal_events_;
   pid_t pid_ = 0;
   bool stopping_ = false;
