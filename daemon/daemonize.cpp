@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "daemon/signals.h"
+
 namespace sluice::daemon {
 
 bool daemonize(int& ready_fd, bool keep_stderr) {
@@ -23,6 +25,7 @@ bool daemonize(int& ready_fd, bool keep_stderr) {
     return false;
   }
   if (pid > 0) {
+    unblock_supervisor_signals();  // only waits: Ctrl-C must still end it
     close(pipefd[1]);
     unsigned char status = 1;
     ssize_t n;

@@ -13,6 +13,7 @@
 #include "daemon/options.h"
 #include "daemon/pidfile.h"
 #include "daemon/privileges.h"
+#include "daemon/signals.h"
 #include "daemon/supervisor.h"
 
 namespace sluice::daemon {
@@ -66,6 +67,7 @@ int send_signal(const std::string& pidfile, const std::string& name) {
 }
 
 int start(const Options& opts, std::shared_ptr<const common::Config> config) {
+  block_supervisor_signals();  // until Supervisor::run() has its signal events
   const common::DaemonConfig& d = config->daemon;
   std::string error;
   if (!common::log::open(d.error_log, d.log_level, error)) return fail(error, kExitRuntime);

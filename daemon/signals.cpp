@@ -2,6 +2,28 @@
 
 namespace sluice::daemon {
 
+namespace {
+
+sigset_t supervisor_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : kSupervisorSignals)
+    sigaddset(&set, signo);
+  return set;
+}
+
+}  // namespace
+
+void block_supervisor_signals() {
+  sigset_t set = supervisor_signals();
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+void unblock_supervisor_signals() {
+  sigset_t set = supervisor_signals();
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 sigset_t block_all_signals() {
   sigset_t all, old;
   sigfillset(&all);

@@ -8,6 +8,13 @@ namespace sluice::daemon {
 // The signals the supervisor turns into events.
 constexpr int kSupervisorSignals[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
 
+// From startup until the supervisor's signal events exist: the listening sockets accept
+// connections (so a test or an init system sees sluiced "up") before run() installs its
+// events, and a SIGHUP, SIGUSR1 or SIGTERM in that window would take the default action and
+// kill the supervisor. Blocked, they stay pending and arrive as events once unblocked.
+void block_supervisor_signals();
+void unblock_supervisor_signals();
+
 // Blocks every signal and returns the previous mask (held across fork()).
 sigset_t block_all_signals();
 void restore_signal_mask(const sigset_t& mask);

@@ -80,6 +80,7 @@ int Supervisor::run(const std::function<void()>& on_ready) {
     evsignal_add(ev.get(), nullptr);
     signal_events_.push_back(std::move(ev));
   }
+  unblock_supervisor_signals();  // what came since startup is delivered now, as events
   on_ready();
   SLOG_INFO(kModule, "sluiced %s started (pid %d), %zu listeners", SLUICE_VERSION,
             static_cast<int>(pid_), config_->listeners.size());
