@@ -11,8 +11,9 @@ namespace sluice::test {
 using worker::to_string;
 
 // The message built from `fields`, failing the test case when it cannot be built.
-inline std::unique_ptr<worker::PublishMessage> build_ok(const common::FormFields& fields) {
-  auto r = worker::build_message(fields);
+inline std::unique_ptr<worker::PublishMessage> build_ok(
+    const common::FormFields& fields, const worker::MessageDefaults& defaults = {}) {
+  auto r = worker::build_message(fields, defaults);
   BOOST_REQUIRE_MESSAGE(r.ok(), "build_message failed: " << (r.ok() ? "" : r.error().message));
   return std::move(r.value());
 }

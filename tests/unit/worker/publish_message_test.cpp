@@ -16,6 +16,8 @@ using sluice::common::Errc;
 using sluice::common::Error;
 using sluice::common::FormFields;
 using sluice::worker::build_message;
+using sluice::worker::MessageDefaults;
+using sluice::worker::parse_publish_settings;
 using sluice::worker::PublishMessage;
 using Props = amqp_basic_properties_t;
 
@@ -297,6 +299,78 @@ BOOST_AUTO_TEST_CASE(timestamp_is_unix_seconds_up_to_int64_max) {
                  "field \"timestamp\" must be Unix seconds from 0 to 9223372036854775807");
     }
   }
+}
+
+// --- defaults and mandatory ----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(the_default_delivery_mode_applies_only_when_the_field_is_absent) {
+  MessageDefaults persistent{2, false};
+  auto m = build_ok({{"body", "x"}}, persistent);
+  BOOST_TEST(m->properties()._flags == AMQP_BASIC_DELIVERY_MODE_FLAG);
+  BOOST_TEST(m->properties().delivery_mode == 2);
+  BOOST_TEST(build_ok({{"delivery_mode", ""}}, persistent)->properties().delivery_mode == 2);
+  // A client asking for transient gets it.
+  BOOST_TEST(build_ok({{"delivery_mode", "1"}}, persistent)->properties().delivery_mode == 1);
+  BOOST_TEST(build_ok({}, MessageDefaults{1, false})->properties().delivery_mode == 1);
+  // Value-initialised defaults add nothing (statelessd's behaviour).
+  BOOST_TEST(build_ok({}, MessageDefaults{})->properties()._flags == 0u);
+  // Still refused when invalid, whatever the default.
+  expect_error(FormFields{{"delivery_mode", "3"}}, "delivery_mode");
+}
+
+BOOST_AUTO_TEST_CASE(mandatory_is_true_false_1_or_0_and_defaults_to_the_setting) {
+  for (const char* yes : {"true", "1"})
+    BOOST_TEST(build_ok({{"mandatory", yes}})->mandatory());
+  for (const char* no : {"false", "0"})
+    BOOST_TEST(!build_ok({{"mandatory", no}}, MessageDefaults{2, true})->mandatory());
+  BOOST_TEST(!build_ok({})->mandatory());
+  BOOST_TEST(build_ok({}, MessageDefaults{2, true})->mandatory());
+  BOOST_TEST(build_ok({{"mandatory", ""}}, MessageDefaults{2, true})->mandatory());
+  // Not an AMQP property.
+  BOOST_TEST(build_ok({{"mandatory", "true"}})->properties()._flags == 0u);
+  for (const char* bad : {"yes", "TRUE", "2", " 1", "on"}) {
+    BOOST_TEST_CONTEXT("mandatory=" << bad) {
+      Error e = expect_error("mandatory", bad);
+      BOOST_TEST(e.message == "field \"mandatory\" must be true, false, 1 or 0");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(publish_settings_default_to_persistent_and_not_mandatory) {
+  for (const char* yaml : {"", "publish:", "publish: {}"}) {
+    YAML::Node root = YAML::Load(yaml);
+    auto r = parse_publish_settings(root["publish"]);
+    BOOST_REQUIRE(r.ok());
+    BOOST_TEST(r->delivery_mode == 2);
+    BOOST_TEST(!r->mandatory);
+  }
+  auto r = parse_publish_settings(YAML::Load("{default_delivery_mode: 1, mandatory: true}"));
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST(r->delivery_mode == 1);
+  BOOST_TEST(r->mandatory);
+}
+
+BOOST_AUTO_TEST_CASE(every_bad_publish_setting_is_reported_with_its_key) {
+  auto r = parse_publish_settings(
+      YAML::Load("default_delivery_mode: 3\nmandatory: sometimes\nconfirm: yes\n"));
+  BOOST_REQUIRE(!r.ok());
+  const Error& e = r.error();
+  BOOST_TEST(e.short_code == "publish.default_delivery_mode");
+  BOOST_TEST(e.message.find("must be 1 (transient) or 2 (persistent) (line 1, column 24)") == 0u,
+             e.message);
+  BOOST_TEST(e.message.find("; publish.mandatory: must be true or false (line 2, column 12)") !=
+                 std::string::npos,
+             e.message);
+  BOOST_TEST(e.message.find("; publish.confirm: unknown key") != std::string::npos, e.message);
+  for (const char* bad : {"default_delivery_mode: [2]", "default_delivery_mode: persistent",
+                          "default_delivery_mode: 0", "default_delivery_mode: 2.0"}) {
+    auto one = parse_publish_settings(YAML::Load(bad));
+    BOOST_TEST(!one.ok(), bad);
+    if (!one.ok()) BOOST_TEST(one.error().short_code == "publish.default_delivery_mode");
+  }
+  auto list = parse_publish_settings(YAML::Load("[1, 2]"));
+  BOOST_REQUIRE(!list.ok());
+  BOOST_TEST(list.error().short_code == "publish");
 }
 
 BOOST_AUTO_TEST_CASE(first_invalid_field_is_reported_and_nothing_is_returned) {
