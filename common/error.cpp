@@ -1,7 +1,6 @@
 #include "common/error.h"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "common/json.h"
 
 namespace sluice::common {
 
@@ -46,15 +45,16 @@ int http_status(Errc code) {
 }
 
 std::string error_body(const Error& error) {
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  // Messages can quote what the client sent; json_string keeps the body valid UTF-8.
+  JsonBuffer out;
+  JsonWriter w(out);
   w.StartObject();
   w.Key("error");
-  w.String(error.short_code.data(), static_cast<rapidjson::SizeType>(error.short_code.size()));
+  json_string(w, error.short_code);
   w.Key("message");
-  w.String(error.message.data(), static_cast<rapidjson::SizeType>(error.message.size()));
+  json_string(w, error.message);
   w.EndObject();
-  return std::string(out.GetString(), out.GetSize());
+  return json_text(out);
 }
 
 }  // namespace sluice::common

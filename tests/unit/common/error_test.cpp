@@ -44,3 +44,16 @@ BOOST_AUTO_TEST_CASE(result_holds_a_value_or_an_error) {
   Result<void> fine;
   BOOST_TEST(fine.ok());
 }
+
+// Messages may quote client bytes (a path segment, a header value): the body stays UTF-8.
+BOOST_AUTO_TEST_CASE(body_is_valid_utf8_whatever_the_message_holds) {
+  std::string body = error_body(make_error(Errc::bad_request, "bad\xff",
+                                           "vhost \"\xed\xa0\x80\xc0\xaf\n\x1b[31m\" caf\xc3\xa9"));
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.c_str(), body.size());
+  BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), body);
+  BOOST_TEST(doc["error"].GetString() == std::string("bad\xef\xbf\xbd"));
+  BOOST_TEST(doc["message"].GetString() ==
+             std::string("vhost \"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                         "\n\x1b[31m\" caf\xc3\xa9"));
+}
