@@ -12,6 +12,8 @@
 #include <ctime>
 #include <utility>
 
+#include "common/json.h"
+
 namespace sluice::common::log {
 namespace {
 
@@ -67,13 +69,49 @@ size_t redact_uri_password(std::string_view text, size_t at, std::string& out) {
   for (; i < text.size(); ++i) {
     char c = text[i];
     if (c == '@') break;
-    if (c == '/' || c == ' ' || c == '\n' || c == '"' || c == '\'') return 0;
+    // A control byte does not end the search: the line shows it escaped, so stopping there
+    // would print the password it interrupts.
+    if (c == '/' || c == ' ' || c == '"' || c == '\'') return 0;
     if (c == ':' && colon == std::string_view::npos) colon = i;
   }
   if (i >= text.size() || colon == std::string_view::npos) return 0;
   out.append(text.substr(at, colon + 1 - at));
   out.append("***");
   return i - at;  // the '@' is copied by the caller's loop
+}
+
+// A C1 control (U+0080..U+009F, C2 80..C2 9F): well-formed UTF-8, but some terminals act on
+// U+009B as they do on ESC [.
+bool c1_control(std::string_view text, size_t at) {
+  return static_cast<unsigned char>(text[at]) == 0xc2 &&
+         static_cast<unsigned char>(text[at + 1]) < 0xa0;
+}
+
+// Copies `text`, writing every control byte (< 0x20, 0x7f, C1) and every byte of an
+// ill-formed UTF-8 sequence as \xNN, as nginx escapes its access log: a client's newline
+// cannot start a line of its own, ESC cannot drive the terminal of whoever reads the log, and
+// the file stays UTF-8 text.
+void append_escaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t length = 1;
+    bool keep = c >= 0x20 && c < 0x7f;
+    if (c >= 0x80) {
+      Utf8Step step = utf8_step(text, i);
+      length = step.length;
+      keep = step.valid && !c1_control(text, i);
+    }
+    if (keep) {
+      out.append(text, i, length);
+    } else {
+      for (size_t k = i; k < i + length; ++k) {
+        auto b = static_cast<unsigned char>(text[k]);
+        out.append({'\\', 'x', kHex[b >> 4], kHex[b & 0xf]});
+      }
+    }
+    i += length;
+  }
 }
 
 }  // namespace
@@ -180,12 +218,16 @@ std::string format_line(Level level, const char* module, std::string_view messag
   tm parts{};
   localtime_r(&tv.tv_sec, &parts);
   char prefix[96];
-  int n = std::snprintf(prefix, sizeof prefix, "[%d] %04d-%02d-%02d %02d:%02d:%02d.%03d %s %s: ",
+  int n = std::snprintf(prefix, sizeof prefix, "[%d] %04d-%02d-%02d %02d:%02d:%02d.%03d %s ",
                         static_cast<int>(getpid()), parts.tm_year + 1900, parts.tm_mon + 1,
                         parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
-                        static_cast<int>(tv.tv_usec / 1000), level_name(level), module);
-  std::string line(prefix, n > 0 ? static_cast<size_t>(n) : 0);
-  line += redact(message);
+                        static_cast<int>(tv.tv_usec / 1000), level_name(level));
+  std::string line(prefix, std::clamp(n, 0, static_cast<int>(sizeof prefix) - 1));
+  append_escaped(line, module != nullptr ? module : "");
+  line += ": ";
+  // Redaction first, on the raw text, where an Authorization value still ends at the CR or LF
+  // that ends its header line; escaping then adds nothing that redact() would look for.
+  append_escaped(line, redact(message));
   return line;
 }
 

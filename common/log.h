@@ -1,6 +1,7 @@
 #pragma once
 // One logger for every process: "[pid] time LEVEL module: message" to the configured file or
-// stderr. Credentials are redacted in the formatter itself, so no caller can leak them.
+// stderr. Credentials are redacted, and control bytes and ill-formed UTF-8 written as \xNN, in
+// the formatter itself, so no caller can leak a secret or let a client forge a line.
 #include <sys/types.h>
 
 #include <string>
@@ -35,7 +36,8 @@ void write_errno(Level level, int err, const char* module, const char* fmt, ...)
 // such as amqp://user:secret@host/ or redis://:secret@host.
 std::string redact(std::string_view text);
 
-// The exact line write() emits, without the trailing newline (exposed for tests).
+// The exact line write() emits, without the trailing newline (exposed for tests): the module
+// and the redacted message escaped, so the line is UTF-8 text without a control byte.
 std::string format_line(Level level, const char* module, std::string_view message);
 
 }  // namespace sluice::common::log

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <fstream>
@@ -23,6 +24,20 @@ std::string slurp(const std::string& path) {
 
 std::string temp_path(const char* name) {
   return "/tmp/sluice-log-test-" + std::to_string(getpid()) + "-" + name;
+}
+
+// The message part of format_line's output.
+std::string message_of(std::string_view text, const char* module = "test") {
+  std::string line = log::format_line(log::Level::info, module, text);
+  std::string after = std::string(module) + ": ";
+  size_t at = line.find(after);
+  return at == std::string::npos ? line : line.substr(at + after.size());
+}
+
+bool has_control_byte(const std::string& line) {
+  for (unsigned char c : line)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
 }
 
 }  // namespace
@@ -53,6 +68,42 @@ BOOST_AUTO_TEST_CASE(uri_passwords_are_redacted) {
   BOOST_TEST(log::redact("http://127.0.0.1:8000/stats") == "http://127.0.0.1:8000/stats");
 }
 
+BOOST_AUTO_TEST_CASE(control_bytes_are_escaped_so_no_line_can_be_forged) {
+  BOOST_TEST(message_of("vhost /x\n[1] 2024-01-01 00:00:00.000 ERROR supervisor: fake") ==
+             "vhost /x\\x0a[1] 2024-01-01 00:00:00.000 ERROR supervisor: fake");
+  BOOST_TEST(message_of("a\r\nb") == "a\\x0d\\x0ab");
+  BOOST_TEST(message_of("\x1b[2J\x1b]0;title\x07") == "\\x1b[2J\\x1b]0;title\\x07");
+  BOOST_TEST(message_of("tab\there\x7f") == "tab\\x09here\\x7f");
+  BOOST_TEST(message_of(std::string("nul\0byte", 8)) == "nul\\x00byte");
+  // The module name is escaped too.
+  std::string line = log::format_line(log::Level::warn, "mo\ndule", "x");
+  BOOST_TEST(!has_control_byte(line), line);
+  BOOST_TEST(line.find("WARN mo\\x0adule: x") != std::string::npos, line);
+}
+
+BOOST_AUTO_TEST_CASE(ill_formed_utf8_is_escaped_and_valid_text_kept) {
+  BOOST_TEST(message_of("user \xff\xfe") == "user \\xff\\xfe");
+  BOOST_TEST(message_of("\xc0\xaf \xed\xa0\x80 \xe2\x82") ==
+             "\\xc0\\xaf \\xed\\xa0\\x80 \\xe2\\x82");
+  BOOST_TEST(message_of("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") ==
+             "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  // U+009B is well-formed, but a terminal may read it as ESC [.
+  BOOST_TEST(message_of("\xc2\x9b"
+                        "31m \xc2\xa0") ==
+             "\\xc2\\x9b"
+             "31m \xc2\xa0");
+}
+
+BOOST_AUTO_TEST_CASE(redaction_still_works_on_escaped_lines) {
+  std::string m = message_of("headers Authorization: Basic c2VjcmV0\r\nHost: x\x1b");
+  BOOST_TEST(m == "headers Authorization: [redacted]\\x0d\\x0aHost: x\\x1b");
+  m = message_of("connecting to amqp://bob:hun\nter2@127.0.0.1/");
+  BOOST_TEST(m == "connecting to amqp://bob:***@127.0.0.1/");
+  m = message_of("amqp://\xff\n:s3cret@host/");
+  BOOST_TEST(m == "amqp://\\xff\\x0a:***@host/");
+  BOOST_TEST(m.find("s3cret") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(write_redacts_and_respects_the_threshold) {
   std::string path = temp_path("write.log");
   std::string error;
@@ -66,6 +117,20 @@ BOOST_AUTO_TEST_CASE(write_redacts_and_respects_the_threshold) {
   BOOST_TEST(text.find("amqp://bob:***@") != std::string::npos);
   BOOST_TEST(text.find("ERROR test: open(\"/x\") failed: No such file or directory") !=
              std::string::npos);
+  BOOST_REQUIRE(log::open("", log::Level::info, error));
+  std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(write_emits_one_line_per_call_whatever_the_arguments) {
+  std::string path = temp_path("lines.log");
+  std::string error;
+  BOOST_REQUIRE(log::open(path, log::Level::info, error));
+  SLOG_WARN("test", "%s refused", "/a\n[1] forged\r\x1b[2K");
+  log::write_errno(log::Level::error, EACCES, "test", "open(\"%s\") failed", "x\ny");
+  std::string text = slurp(path);
+  BOOST_TEST(std::count(text.begin(), text.end(), '\n') == 2);
+  BOOST_TEST(text.find("/a\\x0a[1] forged\\x0d\\x1b[2K refused") != std::string::npos, text);
+  BOOST_TEST(text.find("open(\"x\\x0ay\") failed: Permission denied") != std::string::npos, text);
   BOOST_REQUIRE(log::open("", log::Level::info, error));
   std::remove(path.c_str());
 }
