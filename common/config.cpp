@@ -463,6 +463,10 @@ void Parser::parse_listen_entry(const YAML::Node& node, size_t index,
            [&](const auto& v, const auto& k) {
              read<Duration>(v, k, base.client_timeout, kClientTimeoutBounds);
            }},
+          {"request_timeout",
+           [&](const auto& v, const auto& k) {
+             read<Duration>(v, k, base.request_timeout, kClientTimeoutBounds);
+           }},
       });
   if (!is_map) return;
   if (port_node && ports_node) {

@@ -64,7 +64,10 @@ struct ListenConfig {
   std::vector<std::string> modules;  // empty: every module the build knows
   uint64_t max_body_size = 1 << 20;  // bytes, 1 .. 1 GiB; accepts 512, "64k", "10m", "1g"
   Millis client_timeout{60000};      // idle read timeout, 1 .. 3600 s
-  int line = 0;                      // where the listen entry starts, for later messages
+  // The whole request (line, headers and body) must arrive within this of its first line,
+  // however it trickles in (client_timeout restarts with every byte); past it, 408.
+  Millis request_timeout{30000};  // 1 .. 3600 s
+  int line = 0;                   // where the listen entry starts, for later messages
   int column = 0;
 };
 

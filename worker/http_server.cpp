@@ -1,23 +1,26 @@
 #include "worker/http_server.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/listener.h>
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/log.h"
+#include "worker/chunked_decoder.h"
 #include "worker/guard.h"
+#include "worker/head_scan.h"
+#include "worker/http_framing.h"
+#include "worker/http_response.h"
 #include "worker/request.h"
 
 namespace sluice::worker {
 namespace {
 
+using Clock = std::chrono::steady_clock;
 constexpr const char* kModule = "http";
 // Beyond these a request's headers get 431: libevhtp caps a line, not their number.
 constexpr size_t kMaxHeaders = 100;
@@ -26,7 +29,7 @@ constexpr long long kSweepMs = 1000;
 constexpr long long kAcceptPauseMs = 200;
 
 uint64_t elapsed_us(const RequestCtx& ctx) {
-  auto d = std::chrono::steady_clock::now() - ctx.started();
+  auto d = Clock::now() - ctx.started();
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
@@ -54,11 +57,61 @@ const char* describe_parse_error(htpparse_error err) {
   }
 }
 
+// htparser refuses a Content-Length that is not plain digits ("+8", "8, 8", "-1") with its
+// "too big" error, before the header reaches any hook: the field it was reading is the last
+// one, still without a value.
+bool failed_on_content_length(evhtp_connection_t* conn) {
+  if (conn->request == nullptr || conn->request->headers_in == nullptr) return false;
+  evhtp_header_t* last = TAILQ_LAST(conn->request->headers_in, evhtp_kvs);
+  return last != nullptr && last->val == nullptr && last->key != nullptr &&
+         strcasecmp(last->key, "Content-Length") == 0;
+}
+
 RequestCtx* ctx_of(evhtp_request_t* req) {
   return static_cast<RequestCtx*>(req->cbarg);
 }
 
+bool paused(evhtp_connection_t* conn) {
+  return (conn->flags & EVHTP_CONN_FLAG_PAUSED) != 0;
+}
+
+size_t input_length(evhtp_connection_t* conn) {
+  return conn->bev != nullptr ? evbuffer_get_length(bufferevent_get_input(conn->bev)) : 0;
+}
+
+// libevhtp parses what is buffered only on a pause/resume cycle after an answer
+// (reference/environment.md section 4); resume runs its resume event on this loop turn,
+// which writes the answer and then reads on.
+void kick(evhtp_request_t* req) {
+  evhtp_request_pause(req);
+  evhtp_request_resume(req);
+}
+
 }  // namespace
+
+// What sluice keeps per connection, beside libevhtp's own state.
+enum class Phase {
+  idle,     // between requests
+  head,     // request line parsed, headers arriving
+  body,     // a Content-Length body arriving (libevhtp reads it)
+  chunked,  // a chunked body arriving (sluice decodes it; libevhtp is paused)
+  busy,     // dispatched, not answered yet
+  replied,  // answered; the response is being written
+  closing,  // refused: lingering close
+};
+
+struct HttpServer::Connection {
+  HttpServer* server = nullptr;
+  evhtp_connection_t* conn = nullptr;
+  Phase phase = Phase::idle;
+  Clock::time_point since;    // of the phase (idle: since the last answer or the accept)
+  RequestCtx* ctx = nullptr;  // the request of this phase, when it has one
+  bool served = false;        // has started a request (else "fresh" for a drain)
+  HeadScan scan;
+  std::unique_ptr<ChunkedDecoder> chunked;
+  common::EventPtr wake;  // work that must run outside libevhtp's callbacks
+  evbuffer_cb_entry* input_watch = nullptr;
+};
 
 HttpServer::HttpServer(event_base* base, const common::ListenConfig& listen, const Router& router,
                        common::WorkerSlot& slot)
@@ -87,10 +140,7 @@ common::Result<void> HttpServer::start(int fd) {
       this));
   sweep_.reset(event_new(
       base_, -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) {
-        static_cast<HttpServer*>(arg)->sweep_slow_clients();
-      },
-      this));
+      [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->sweep(); }, this));
   timeval every = common::to_timeval(kSweepMs);
   evtimer_add(sweep_.get(), &every);
   return {};
@@ -104,13 +154,25 @@ void HttpServer::drain() {
   if (htp_ && htp_->server != nullptr) evhtp_unbind_socket(htp_.get());
 }
 
+size_t HttpServer::fresh_connections() const {
+  size_t fresh = 0;
+  for (const auto& [conn, c] : conns_)
+    fresh += c->phase == Phase::idle && !c->served ? 1 : 0;
+  return fresh;
+}
+
+HttpServer::Connection* HttpServer::find(evhtp_connection_t* conn) const {
+  auto it = conns_.find(conn);
+  return it != conns_.end() ? it->second.get() : nullptr;
+}
+
 // Out of descriptors (EMFILE): libevent would retry accept() in a tight loop. Stop
 // accepting for a moment instead; connections wait in the kernel's backlog.
 void HttpServer::on_accept_error(evconnlistener* listener, void* arg) {
   int err = EVUTIL_SOCKET_ERROR();
   auto* self = static_cast<HttpServer*>(static_cast<evhtp_t*>(arg)->arg);
   evconnlistener_disable(listener);
-  auto now = std::chrono::steady_clock::now();
+  auto now = Clock::now();
   if (now - self->last_accept_error_log_ >= std::chrono::seconds(10)) {
     SLOG_SYSERR(kModule, err, "accept() failed; pausing accepts for %lld ms", kAcceptPauseMs);
     self->last_accept_error_log_ = now;
@@ -123,23 +185,29 @@ void HttpServer::resume_accepting() {
   if (!draining_ && htp_ && htp_->server != nullptr) evconnlistener_enable(htp_->server);
 }
 
-// Slowloris: the read timeout restarts with every byte, so a client dripping its request
-// line or headers would hold a connection for ever. Bound the time to a complete head.
-void HttpServer::sweep_slow_clients() {
-  auto cutoff = std::chrono::steady_clock::now() - listen_.client_timeout;
-  std::vector<evhtp_connection_t*> slow;
-  for (const auto& [conn, since] : fresh_) {
-    if (since < cutoff) slow.push_back(conn);
+// The read timeout restarts with every byte, so a client dripping its request would hold a
+// connection for ever: the next request line must come within client_timeout of the last
+// answer, the whole request within request_timeout of its line (408).
+void HttpServer::sweep() {
+  auto now = Clock::now();
+  std::vector<evhtp_connection_t*> idle;
+  std::vector<evhtp_connection_t*> late;
+  for (const auto& [conn, c] : conns_) {
+    if (c->phase == Phase::idle && now - c->since >= listen_.client_timeout) idle.push_back(conn);
+    bool arriving =
+        c->phase == Phase::head || c->phase == Phase::body || c->phase == Phase::chunked;
+    if (arriving && now - c->since >= listen_.request_timeout) late.push_back(conn);
   }
-  for (RequestCtx* ctx : receiving_headers_) {
-    if (ctx->started() < cutoff && ctx->raw() != nullptr) {
-      slow.push_back(evhtp_request_get_connection(ctx->raw()));
-    }
-  }
-  for (evhtp_connection_t* conn : slow) {
-    if (closer_.closing(conn)) continue;
-    SLOG_DEBUG(kModule, "closing a connection that has not sent a whole request head in time");
+  for (evhtp_connection_t* conn : idle) {
+    SLOG_DEBUG(kModule, "closing a connection that has not sent a request line in time");
     evhtp_connection_free(conn);
+  }
+  for (evhtp_connection_t* conn : late) {
+    Connection* c = find(conn);
+    if (c == nullptr || c->ctx == nullptr) continue;
+    if (!paused(conn)) evhtp_connection_pause(conn);
+    reject(*c, common::make_error(common::Errc::request_timeout, "request_timeout",
+                                  "the request did not arrive within request_timeout"));
   }
 }
 
@@ -151,7 +219,11 @@ evhtp_res HttpServer::on_post_accept(evhtp_connection_t* conn, void* arg) {
 void HttpServer::accept_connection(evhtp_connection_t* conn) {
   slot_.connections_accepted.fetch_add(1, std::memory_order_relaxed);
   slot_.connections_open.fetch_add(1, std::memory_order_relaxed);
-  fresh_.emplace(conn, std::chrono::steady_clock::now());
+  auto c = std::make_unique<Connection>();
+  c->server = this;
+  c->conn = conn;
+  c->since = Clock::now();
+  c->scan.start();
   evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
                             common::as_hook(on_connection_fini), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, common::as_hook(on_headers_start),
@@ -159,6 +231,16 @@ void HttpServer::accept_connection(evhtp_connection_t* conn) {
   evhtp_connection_set_hook(conn, evhtp_hook_on_header, common::as_hook(on_header), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_headers, common::as_hook(on_headers), this);
   evhtp_connection_set_hook(conn, evhtp_hook_on_read, common::as_hook(on_body), this);
+  evhtp_connection_set_hook(conn, evhtp_hook_on_event, common::as_hook(on_event), this);
+  // Reads go through on_readable, which decides whether libevhtp's parser may run now.
+  bufferevent_data_cb write_cb = nullptr;
+  bufferevent_event_cb event_cb = nullptr;
+  void* cb_arg = nullptr;
+  bufferevent_getcb(conn->bev, &evhtp_read_, &write_cb, &event_cb, &cb_arg);
+  bufferevent_setcb(conn->bev, on_readable, write_cb, event_cb, cb_arg);
+  bufferevent_setwatermark(conn->bev, EV_READ, 0, kMaxBufferedInput);
+  c->input_watch = evbuffer_add_cb(bufferevent_get_input(conn->bev), on_input_changed, c.get());
+  conns_.emplace(conn, std::move(c));
 }
 
 evhtp_res HttpServer::on_connection_fini(evhtp_connection_t* conn, void* arg) {
@@ -166,33 +248,40 @@ evhtp_res HttpServer::on_connection_fini(evhtp_connection_t* conn, void* arg) {
   return EVHTP_RES_OK;
 }
 
+void HttpServer::finish_connection(evhtp_connection_t* conn) {
+  slot_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  closer_.forget(conn);
+  auto it = conns_.find(conn);
+  if (it != conns_.end()) {
+    if (conn->bev != nullptr && it->second->input_watch != nullptr) {
+      evbuffer_remove_cb_entry(bufferevent_get_input(conn->bev), it->second->input_watch);
+    }
+    conns_.erase(it);  // the request's own fini comes after this one (evhtp_connection_free)
+  }
+  answer_unparsable(conn);
+}
+
 // libevhtp frees a connection whose bytes do not parse as HTTP without answering. Tell the
 // client why before the socket closes. Errors raised by our own hooks (htparse_error_user)
 // have already been answered.
-void HttpServer::finish_connection(evhtp_connection_t* conn) {
-  slot_.connections_open.fetch_sub(1, std::memory_order_relaxed);
-  fresh_.erase(conn);
-  closer_.forget(conn);
-  if (conn->request != nullptr && ctx_of(conn->request) != nullptr) {
-    receiving_headers_.erase(ctx_of(conn->request));
-  }
+void HttpServer::answer_unparsable(evhtp_connection_t* conn) {
   if (conn->parser == nullptr || conn->bev == nullptr) return;
   htpparse_error err = htparser_get_error(conn->parser);
   if (err == htparse_error_none) return;
   RequestCtx* ctx = conn->request != nullptr ? ctx_of(conn->request) : nullptr;
-  if (ctx != nullptr && ctx->replied()) return;  // our own hook answered (413)
+  if (ctx != nullptr && ctx->replied()) return;  // our own hook answered
   common::Error error =
-      common::make_error(common::Errc::bad_request, "bad_request",
-                         std::string("malformed HTTP request: ") + describe_parse_error(err));
-  std::string body = common::error_body(error);
-  std::string head =
-      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
-      "Content-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n";
+      failed_on_content_length(conn)
+          ? common::make_error(common::Errc::bad_request, "invalid_content_length",
+                               "Content-Length must be a decimal number of bytes")
+          : common::make_error(common::Errc::bad_request, "bad_request",
+                               std::string("malformed HTTP request: ") + describe_parse_error(err));
   // The bufferevent is freed right after this hook, and its output buffer is frozen for
   // anyone but itself, so write directly; skip it if earlier responses are still queued.
   if (evbuffer_get_length(bufferevent_get_output(conn->bev)) != 0) return;
-  std::string reply = head + body;
+  std::string reply;
+  format_response(reply, ResponseHead{400, false, false, false}, nullptr, "application/json",
+                  common::error_body(error));
   ssize_t sent =
       send(bufferevent_getfd(conn->bev), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   if (sent < 0) return;
@@ -201,7 +290,46 @@ void HttpServer::finish_connection(evhtp_connection_t* conn) {
   } else {
     slot_.count_response(400, 0);
   }
-  SLOG_DEBUG(kModule, "rejected a malformed request: %s", describe_parse_error(err));
+  SLOG_DEBUG(kModule, "rejected a malformed request: %s", error.message.c_str());
+}
+
+// Every read of the socket lands here first. While a request is being served (or its
+// chunked body is decoded by sluice) libevhtp's parser must not see the bytes behind it:
+// it would take them for a second request on a connection that has one, and fail it.
+void HttpServer::on_readable(bufferevent* bev, void* arg) {
+  auto* conn = static_cast<evhtp_connection_t*>(arg);
+  auto* self = static_cast<HttpServer*>(conn->htp->arg);
+  Connection* c = self->find(conn);
+  if (c != nullptr && c->phase == Phase::chunked) return self->feed_chunked(*c);
+  if (c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing)) return;
+  self->evhtp_read_(bev, arg);
+}
+
+void HttpServer::on_input_changed(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  c->server->input_changed(*c, *info);
+}
+
+// Called synchronously on every change of the connection's input: bytes read (scanned for
+// the head being received) and bytes consumed. libevhtp's read path consumes once per
+// parser run, and a run stops at the end of each request; if bytes remain behind a request
+// that has been dispatched, they are the next request and this is the one moment, inside
+// libevhtp's read callback, to pause the connection before it tries to go on (it would print
+// "ODDITY, resuming when not paused" and stall, or fail the next request).
+void HttpServer::input_changed(Connection& c, const evbuffer_cb_info& info) {
+  evbuffer* input = bufferevent_get_input(c.conn->bev);
+  if (info.n_added > 0) c.scan.feed(input);
+  if (info.n_deleted == 0) return;
+  c.scan.consumed(info.n_deleted);
+  if (c.phase != Phase::busy && c.phase != Phase::replied) return;
+  c.scan.start();  // what follows a request is the head of the next one
+  c.scan.feed(input);
+  if (evbuffer_get_length(input) == 0 || paused(c.conn) || c.conn->request == nullptr) return;
+  if (c.phase == Phase::replied) {
+    kick(c.conn->request);
+  } else {
+    evhtp_request_pause(c.conn->request);  // resumed once answered (after_reply)
+  }
 }
 
 evhtp_res HttpServer::on_headers_start(evhtp_request_t* req, void* arg) {
@@ -212,82 +340,168 @@ evhtp_res HttpServer::on_headers_start(evhtp_request_t* req, void* arg) {
 // The request line is parsed by now: method and path are known. The ctx becomes the
 // request's cbarg, so the general callback and later hooks find it.
 void HttpServer::begin_request(evhtp_request_t* req) {
-  fresh_.erase(evhtp_request_get_connection(req));
   auto* ctx = new RequestCtx(*this, req);
   ctx->method_ = evhtp_request_get_method(req);
   req->cbarg = ctx;
   evhtp_request_set_hook(req, evhtp_hook_on_request_fini, common::as_hook(on_request_fini), ctx);
   ++in_flight_;
-  receiving_headers_.insert(ctx);
   slot_.count_method(static_cast<unsigned>(ctx->method_));
+  if (Connection* c = find(evhtp_request_get_connection(req))) {
+    c->phase = Phase::head;
+    c->since = ctx->started();
+    c->ctx = ctx;
+    c->served = true;
+  }
 }
 
 evhtp_res HttpServer::on_header(evhtp_request_t* req, evhtp_header_t* header, void* arg) {
   RequestCtx* ctx = ctx_of(req);
   if (ctx == nullptr || ctx->replied()) return EVHTP_RES_OK;
-  ctx->header_count_ += 1;
-  ctx->header_bytes_ += header->klen + header->vlen + 4;
-  if (ctx->header_count_ > kMaxHeaders || ctx->header_bytes_ > kMaxHeaderBytes) {
-    return static_cast<HttpServer*>(arg)->reject_in_hook(
-        *ctx, common::make_error(common::Errc::header_too_large, "headers_too_large",
-                                 "request headers exceed 100 fields or 64 KiB"));
+  return static_cast<HttpServer*>(arg)->check_header(*ctx, *header);
+}
+
+evhtp_res HttpServer::check_header(RequestCtx& ctx, const evhtp_header_t& header) {
+  ctx.header_count_ += 1;
+  ctx.header_bytes_ += header.klen + header.vlen + 4;
+  if (ctx.header_count_ > kMaxHeaders || ctx.header_bytes_ > kMaxHeaderBytes) {
+    return reject_in_hook(ctx,
+                          common::make_error(common::Errc::header_too_large, "headers_too_large",
+                                             "request headers exceed 100 fields or 64 KiB"));
   }
+  auto field =
+      check_header_field(std::string_view(header.key, header.klen),
+                         header.val != nullptr ? std::string_view(header.val, header.vlen) : "");
+  if (!field) return reject_in_hook(ctx, field.error());
   return EVHTP_RES_OK;
 }
 
 evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
   RequestCtx* ctx = ctx_of(req);
-  if (ctx == nullptr) return EVHTP_RES_OK;
-  return static_cast<HttpServer*>(arg)->check_headers(*ctx);
+  auto* self = static_cast<HttpServer*>(arg);
+  Connection* c = self->find(evhtp_request_get_connection(req));
+  if (ctx == nullptr || c == nullptr) return EVHTP_RES_OK;
+  return self->check_headers(*c, *ctx);
 }
 
-evhtp_res HttpServer::check_headers(RequestCtx& ctx) {
-  receiving_headers_.erase(&ctx);
+evhtp_res HttpServer::check_headers(Connection& c, RequestCtx& ctx) {
   if (ctx.replied()) return EVHTP_RES_PAUSE;  // refused in on_header already
   // libevhtp takes any version >= 1.1 for 1.1 (HTTP/9.9 included): check it ourselves, and
   // answer in a version the client can read.
-  htparser* parser = evhtp_request_get_connection(ctx.raw())->parser;
+  htparser* parser = c.conn->parser;
   if (htparser_get_major(parser) != 1 || htparser_get_minor(parser) > 1) {
     htparser_set_major(parser, 1);
     htparser_set_minor(parser, 1);
+    ctx.raw()->proto = EVHTP_PROTO_11;
     return reject_in_hook(
         ctx, common::make_error(common::Errc::http_version, "http_version_not_supported",
                                 "only HTTP/1.0 and HTTP/1.1 are served"));
   }
-  // Two lengths, or a length beside chunked encoding, are how requests are smuggled past a
-  // proxy that reads them differently: refuse them.
-  size_t lengths = 0;
-  evhtp_header_t* h;
-  TAILQ_FOREACH(h, ctx.raw()->headers_in, next) {
-    if (strcasecmp(h->key, "Content-Length") == 0) ++lengths;
+  if (c.scan.nul()) {
+    return reject_in_hook(ctx, common::make_error(common::Errc::bad_request, "invalid_header",
+                                                  "the request head holds a NUL byte"));
   }
-  const char* length = ctx.header("Content-Length");
-  if (lengths > 1 || (lengths == 1 && ctx.header("Transfer-Encoding") != nullptr)) {
-    return reject_in_hook(ctx, common::make_error(common::Errc::bad_request, "ambiguous_length",
-                                                  "the request has more than one body length"));
+  auto framing = check_framing(ctx.raw()->headers_in, htparser_get_minor(parser) == 1);
+  if (!framing) return reject_in_hook(ctx, framing.error());
+  if (framing->length > listen_.max_body_size) return reject_in_hook(ctx, too_large_error());
+  if (framing->kind != BodyFraming::Kind::none) {
+    // A body is coming: refuse now what the head alone refuses, before reading it.
+    if (auto checked = route_and_precheck(ctx); !checked) {
+      return reject_in_hook(ctx, checked.error());
+    }
   }
-  if (length == nullptr) return EVHTP_RES_OK;
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long declared = std::strtoull(length, &end, 10);
-  if (errno != 0 || end == length || *end != '\0' || declared > listen_.max_body_size) {
-    return reject_in_hook(ctx, too_large_error());
+  if (framing->kind == BodyFraming::Kind::length) c.phase = Phase::body;
+  if (framing->kind != BodyFraming::Kind::chunked) return EVHTP_RES_OK;
+  // libevhtp pauses the connection on this answer, after consuming the head; the body is
+  // decoded from a deferred event, once its read callback has returned.
+  c.phase = Phase::chunked;
+  c.chunked = std::make_unique<ChunkedDecoder>(listen_.max_body_size);
+  if (framing->expect_continue) {
+    bufferevent_write(c.conn->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   }
-  return EVHTP_RES_OK;
+  if (!c.wake) c.wake.reset(evtimer_new(base_, on_wake, &c));
+  event_active(c.wake.get(), EV_TIMEOUT, 1);
+  return EVHTP_RES_PAUSE;
+}
+
+// The route is looked up once, when the head is complete; its precheck runs then for a
+// request with a body, at dispatch for one without.
+common::Result<void> HttpServer::route_and_precheck(RequestCtx& ctx) {
+  if (ctx.prechecked_) return {};
+  ctx.prechecked_ = true;
+  RouteMatch match = router_.match(ctx.path(), ctx.method());
+  if (match.route == nullptr && match.allowed != 0) {
+    ctx.add_header("Allow", allow_header(match.allowed));
+    return common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
+                              "this resource does not accept that method");
+  }
+  if (match.route == nullptr) {
+    return common::make_error(common::Errc::not_found, "not_found", "no resource at this path");
+  }
+  ctx.route_ = match.route;
+  ctx.params_ = std::move(match.params);
+  if (match.route->precheck) return match.route->precheck(ctx);
+  return {};
+}
+
+void HttpServer::on_wake(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  HttpServer* self = c->server;
+  if ((c->conn->flags & EVHTP_CONN_FLAG_FREE_CONN) != 0) {
+    // The client left while libevhtp was paused. Freeing the connection frees `c`: keep
+    // this event until the callback returns.
+    common::EventPtr keep = std::move(c->wake);
+    evhtp_connection_free(c->conn);
+    return;
+  }
+  if (c->phase == Phase::chunked) self->feed_chunked(*c);
+}
+
+// A paused connection's client that leaves is only marked for freeing on resume by
+// libevhtp; one whose chunked body sluice is reading is not going to be resumed.
+void HttpServer::on_event(evhtp_connection_t* conn, short events, void* arg) {
+  auto* self = static_cast<HttpServer*>(arg);
+  Connection* c = self->find(conn);
+  if (c == nullptr || c->phase != Phase::chunked) return;
+  if ((events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) == 0) return;
+  event_active(c->wake.get(), EV_TIMEOUT, 1);  // libevhtp sets FREE_CONN right after this
+}
+
+void HttpServer::feed_chunked(Connection& c) {
+  evhtp_request_t* req = c.conn->request;
+  evbuffer* input = bufferevent_get_input(c.conn->bev);
+  ChunkedDecoder::Status status = c.chunked->feed(input, req->buffer_in);
+  if (status == ChunkedDecoder::Status::more) {
+    bufferevent_enable(c.conn->bev, EV_READ);  // libevhtp, paused, does not read for us
+    return;
+  }
+  bufferevent_disable(c.conn->bev, EV_READ);
+  if (status == ChunkedDecoder::Status::failed) return reject(c, c.chunked->error());
+  c.chunked.reset();
+  // The parser stopped at the end of the head; what follows the body is a new request.
+  htparser_init(c.conn->parser, htp_type_request);
+  htparser_set_userdata(c.conn->parser, c.conn);
+  c.scan.start();
+  c.scan.feed(input);
+  dispatch(c, *ctx_of(req));
 }
 
 evhtp_res HttpServer::on_body(evhtp_request_t* req, evbuffer* buf, void* arg) {
   RequestCtx* ctx = ctx_of(req);
   if (ctx == nullptr) return EVHTP_RES_OK;
-  return static_cast<HttpServer*>(arg)->check_body(*ctx, evbuffer_get_length(buf));
+  return static_cast<HttpServer*>(arg)->check_body(*ctx, buf);
 }
 
-// Chunked bodies carry no Content-Length: count what arrives.
-evhtp_res HttpServer::check_body(RequestCtx& ctx, size_t len) {
+// The bytes are copied into the request's buffer, which grows by doubling, and `buf` (the
+// connection's scratch buffer) is emptied, so libevhtp does not move its chain over: a chain
+// of at least 1 KiB per read, however few bytes it held.
+evhtp_res HttpServer::check_body(RequestCtx& ctx, evbuffer* buf) {
+  size_t len = evbuffer_get_length(buf);
   ctx.body_bytes_ += len;
   if (ctx.body_bytes_ > listen_.max_body_size && !ctx.replied()) {
     return reject_in_hook(ctx, too_large_error());
   }
+  evbuffer_add(ctx.raw()->buffer_in, evbuffer_pullup(buf, -1), len);
+  evbuffer_drain(buf, len);
   return EVHTP_RES_OK;
 }
 
@@ -297,22 +511,27 @@ common::Error HttpServer::too_large_error() const {
       "request body exceeds max_body_size of " + std::to_string(listen_.max_body_size) + " bytes");
 }
 
-// Answers from inside a parser hook and closes the connection: the rest of the request is
-// never parsed (see lingering_close.h).
-evhtp_res HttpServer::reject_in_hook(RequestCtx& ctx, const common::Error& error) {
-  evhtp_request_t* req = ctx.raw();
+// Answers and closes the connection, which must be paused (libevhtp reads nothing more); the
+// rest of the request is never parsed (see lingering_close.h).
+void HttpServer::reject(Connection& c, const common::Error& error) {
+  evhtp_request_t* req = c.conn->request;
   req->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE;  // "Connection: close" on the answer
-  // Refused while its headers still arrive, the request has no protocol yet and libevhtp
-  // would answer in HTTP/1.0.
+  // Refused while its headers still arrive, the request has no protocol yet.
   if (req->proto == EVHTP_PROTO_INVALID) {
-    htparser* parser = evhtp_request_get_connection(req)->parser;
-    req->proto = htparser_get_minor(parser) == 0 ? EVHTP_PROTO_10 : EVHTP_PROTO_11;
+    req->proto = htparser_get_minor(c.conn->parser) == 0 ? EVHTP_PROTO_10 : EVHTP_PROTO_11;
   }
   in_hook_ = true;
-  send_error(ctx, error);
+  send_error(*ctx_of(req), error);
   in_hook_ = false;
-  receiving_headers_.erase(&ctx);
-  closer_.close(evhtp_request_get_connection(req));
+  c.phase = Phase::closing;
+  c.chunked.reset();
+  bufferevent_disable(c.conn->bev, EV_READ);  // the closer reads and drops the rest itself
+  closer_.close(c.conn);
+}
+
+// From inside a parser hook: libevhtp pauses the connection on EVHTP_RES_PAUSE.
+evhtp_res HttpServer::reject_in_hook(RequestCtx& ctx, const common::Error& error) {
+  if (Connection* c = find(evhtp_request_get_connection(ctx.raw()))) reject(*c, error);
   return EVHTP_RES_PAUSE;
 }
 
@@ -323,50 +542,55 @@ void HttpServer::on_request(evhtp_request_t* req, void*) {
     evhtp_send_reply(req, EVHTP_RES_BADREQ);
     return;
   }
-  ctx->server_.dispatch(*ctx);
+  HttpServer& self = ctx->server_;
+  Connection* c = self.find(evhtp_request_get_connection(req));
+  if (c == nullptr) return;
+  self.in_parser_callback_ = true;
+  self.dispatch(*c, *ctx);
+  self.in_parser_callback_ = false;
 }
 
-void HttpServer::dispatch(RequestCtx& ctx) {
+void HttpServer::dispatch(Connection& c, RequestCtx& ctx) {
   if (ctx.replied()) return;
-  RouteMatch match = router_.match(ctx.path(), ctx.method());
-  in_dispatch_ = true;
-  if (match.route == nullptr && match.allowed != 0) {
-    ctx.add_header("Allow", allow_header(match.allowed));
-    send_error(ctx, common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
-                                       "this resource does not accept that method"));
-  } else if (match.route == nullptr) {
-    send_error(
-        ctx, common::make_error(common::Errc::not_found, "not_found", "no resource at this path"));
-  } else {
-    ctx.params_ = std::move(match.params);
-    guard("request handler", ctx, [&] { match.route->handler(ctx); });
+  c.phase = Phase::busy;
+  if (auto checked = route_and_precheck(ctx); !checked) return send_error(ctx, checked.error());
+  guard("request handler", ctx, [&] { ctx.route_->handler(ctx); });
+}
+
+void HttpServer::send_response(RequestCtx& ctx, int status, std::string_view content_type,
+                               std::string_view body) {
+  evhtp_request_t* req = ctx.raw();
+  evhtp_connection_t* conn = evhtp_request_get_connection(req);
+  ResponseHead head;
+  head.status = status;
+  head.http10 = req->proto == EVHTP_PROTO_10;
+  head.keep_alive = (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) != 0;
+  head.head_only = ctx.method() == htp_method_HEAD;
+  thread_local std::string out;
+  out.clear();
+  format_response(out, head, req->headers_out, content_type, body);
+  bufferevent_write(conn->bev, out.data(), out.size());
+  evhtp_send_reply_end(req);  // marks it finished: libevhtp frees it once written
+  if (Connection* c = find(conn)) after_reply(*c);
+}
+
+// An answer given inside libevhtp's read path is followed up by input_changed(); one given
+// later (a backend callback, a chunked body) resumes a paused connection, or makes libevhtp
+// parse what arrived while the request was served.
+void HttpServer::after_reply(Connection& c) {
+  if (c.phase == Phase::closing) return;
+  c.phase = Phase::replied;
+  if (in_parser_callback_ || in_hook_) return;
+  if (paused(c.conn)) {
+    evhtp_connection_resume(c.conn);
+  } else if (input_length(c.conn) != 0) {
+    kick(c.conn->request);
   }
-  in_dispatch_ = false;
-  if (ctx.replied()) kick_pipeline(ctx);
 }
 
 void HttpServer::set_read_timeout(evhtp_connection_t* conn, bool on) {
   timeval read_timeout = common::to_timeval(listen_.client_timeout.count());
   evhtp_connection_set_timeouts(conn, on ? &read_timeout : nullptr, nullptr);
-}
-
-void HttpServer::after_reply(RequestCtx& ctx) {
-  if (in_dispatch_ || in_hook_) return;
-  kick_pipeline(ctx);  // an asynchronous reply
-}
-
-// libevhtp stalls on pipelined requests until a pause/resume cycle re-runs its read
-// callback (reference/environment.md section 4). The cycle costs two epoll_ctl calls, so
-// an asynchronous reply (a publish answered on its confirm) pays it only when more input is
-// already waiting; inside dispatch() the input still holds the current request, so a
-// synchronous reply always does.
-void HttpServer::kick_pipeline(RequestCtx& ctx) {
-  evhtp_request_t* req = ctx.raw();
-  if (req == nullptr) return;
-  evhtp_connection_t* conn = evhtp_request_get_connection(req);
-  if (conn->bev == nullptr || evbuffer_get_length(bufferevent_get_input(conn->bev)) == 0) return;
-  evhtp_request_pause(req);
-  evhtp_request_resume(req);
 }
 
 evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {
@@ -378,7 +602,14 @@ evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {
 
 void HttpServer::finish_request(RequestCtx& ctx) {
   if (ctx.replied()) slot_.count_response(ctx.status(), elapsed_us(ctx));
-  receiving_headers_.erase(&ctx);
+  // On a connection being freed its own fini came first, and find() says no.
+  if (Connection* c = find(evhtp_request_get_connection(ctx.raw()))) {
+    if (c->ctx == &ctx) {
+      c->ctx = nullptr;
+      c->phase = Phase::idle;
+      c->since = Clock::now();
+    }
+  }
   --in_flight_;
   ctx.req_ = nullptr;
   ctx.release();

@@ -42,14 +42,11 @@ void RequestCtx::reply(int status, std::string_view content_type, std::string_vi
   status_ = status;
   if (req_ == nullptr) return;
   if (held_) server_.set_read_timeout(evhtp_request_get_connection(req_), true);
-  if (!content_type.empty()) add_header("Content-Type", content_type);
   // Keep-alive clients reconnect elsewhere: this worker is about to exit. (libevhtp's
   // evhtp_request_set_keepalive(req, 0) does nothing in 1.2.18; clearing the flag makes it
-  // close after this answer and send "Connection: close" itself.)
+  // close after this answer, and the answer says "Connection: close".)
   if (server_.draining()) req_->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE;
-  evbuffer_add(req_->buffer_out, body.data(), body.size());
-  evhtp_send_reply(req_, static_cast<evhtp_res>(status));
-  server_.after_reply(*this);
+  server_.send_response(*this, status, content_type, body);
 }
 
 void send_error(RequestCtx& ctx, const common::Error& error) {

@@ -18,6 +18,7 @@
 namespace sluice::worker {
 
 class HttpServer;
+struct Route;
 
 class RequestCtx {
  public:
@@ -61,6 +62,8 @@ class RequestCtx {
   size_t header_count_ = 0;
   size_t header_bytes_ = 0;
   bool held_ = false;
+  bool prechecked_ = false;  // routed and prechecked (when the head was complete, or later)
+  const Route* route_ = nullptr;
   std::vector<std::string> params_;
   std::chrono::steady_clock::time_point started_;
 };

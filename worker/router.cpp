@@ -5,6 +5,13 @@
 namespace sluice::worker {
 namespace {
 
+// HEAD is GET without the body (RFC 9110 section 9.3.2): a route that takes GET takes HEAD,
+// and the response writer leaves the body out.
+bool accepts(MethodSet methods, htp_method method) {
+  if (method == htp_method_HEAD && (methods & method_bit(htp_method_GET)) != 0) return true;
+  return (methods & method_bit(method)) != 0;
+}
+
 // Views into `path`, which outlives them: matching a request allocates only its params.
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> out;
@@ -61,7 +68,8 @@ bool match_segments(const std::vector<std::string>& pattern,
 
 }  // namespace
 
-void Router::add(std::string pattern, MethodSet methods, Handler handler, std::string module) {
+void Router::add(std::string pattern, MethodSet methods, Handler handler, std::string module,
+                 Precheck precheck) {
   Route route;
   for (std::string_view segment : split_path(pattern))
     route.segments.emplace_back(segment);
@@ -69,6 +77,7 @@ void Router::add(std::string pattern, MethodSet methods, Handler handler, std::s
   route.pattern = std::move(pattern);
   route.methods = methods;
   route.handler = std::move(handler);
+  route.precheck = std::move(precheck);
   route.module = std::move(module);
   // Keep the table sorted by tier, registration order within a tier.
   auto at = std::upper_bound(routes_.begin(), routes_.end(), route.tier,
@@ -83,7 +92,7 @@ RouteMatch Router::match(std::string_view path, htp_method method) const {
   for (const Route& route : routes_) {
     if (!match_segments(route.segments, segments, params)) continue;
     result.allowed |= route.methods;
-    if ((route.methods & method_bit(method)) == 0) continue;
+    if (!accepts(route.methods, method)) continue;
     result.route = &route;
     result.params.assign(params.begin(), params.end());
     return result;
@@ -92,6 +101,7 @@ RouteMatch Router::match(std::string_view path, htp_method method) const {
 }
 
 std::string allow_header(MethodSet methods) {
+  if (methods & method_bit(htp_method_GET)) methods |= method_bit(htp_method_HEAD);
   std::string out;
   for (unsigned m = 0; m < static_cast<unsigned>(htp_method_UNKNOWN); ++m) {
     if ((methods & (1u << m)) == 0) continue;

@@ -8,13 +8,19 @@
 
 #include <functional>
 #include <string>
+
 #include <string_view>
 #include <vector>
+#include "common/result.h"
 
 namespace sluice::worker {
 
 class RequestCtx;
 using Handler = std::function<void(RequestCtx&)>;
+// What a route can refuse from the request line and headers alone (credentials, method),
+// run before any body byte is read: a client is never made to send, nor the worker to hold,
+// a body whose answer is already known. Headers it adds go out with the error.
+using Precheck = std::function<common::Result<void>(RequestCtx&)>;
 
 // Bit per htp_method; kAnyMethod accepts everything.
 using MethodSet = uint32_t;
@@ -27,6 +33,7 @@ struct Route {
   std::string pattern;
   MethodSet methods = kAnyMethod;
   Handler handler;
+  Precheck precheck;   // may be empty
   std::string module;  // for the route table test and for logs
   int tier = 0;        // 0 exact, 1 pattern with a literal, 2 wildcards only
   std::vector<std::string> segments;
@@ -40,7 +47,8 @@ struct RouteMatch {
 
 class Router {
  public:
-  void add(std::string pattern, MethodSet methods, Handler handler, std::string module);
+  void add(std::string pattern, MethodSet methods, Handler handler, std::string module,
+           Precheck precheck = nullptr);
   RouteMatch match(std::string_view path, htp_method method) const;
   // In match order, for tests and the startup log.
   const std::vector<Route>& routes() const { return routes_; }

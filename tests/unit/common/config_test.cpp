@@ -64,6 +64,7 @@ BOOST_AUTO_TEST_CASE(full_config_reads_every_field) {
       "    modules: [queues, publish]\n"
       "    max_body_size: 64k\n"
       "    client_timeout: 1h\n"
+      "    request_timeout: 90s\n"
       "publish: { confirm: true }\n"
       "stats:\n");
   BOOST_TEST_REQUIRE(load.ok());
@@ -106,6 +107,7 @@ BOOST_AUTO_TEST_CASE(full_config_reads_every_field) {
   BOOST_TEST((l.modules == std::vector<std::string>{"queues", "publish"}));
   BOOST_TEST(l.max_body_size == 65536u);
   BOOST_TEST(l.client_timeout.count() == 3600000);
+  BOOST_TEST(l.request_timeout.count() == 90000);
   BOOST_TEST(l.line == 15);
   BOOST_TEST(l.column == 5);
 
@@ -135,6 +137,7 @@ BOOST_AUTO_TEST_CASE(defaults) {
   BOOST_TEST(l.modules.empty());
   BOOST_TEST(l.max_body_size == 1u << 20);
   BOOST_TEST(l.client_timeout.count() == 60000);
+  BOOST_TEST(l.request_timeout.count() == 30000);
   BOOST_TEST(l.line == 2);
   BOOST_TEST(l.column == 5);
 }

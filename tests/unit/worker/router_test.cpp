@@ -71,11 +71,20 @@ BOOST_AUTO_TEST_CASE(double_star_captures_the_rest) {
   BOOST_TEST(m.params.at(0) == "a//b/");
 }
 
+BOOST_AUTO_TEST_CASE(head_is_served_by_get_routes) {
+  Router r = sample();
+  RouteMatch m = r.match("/stats", htp_method_HEAD);
+  BOOST_REQUIRE(m.route != nullptr);
+  BOOST_TEST(m.route->pattern == "/stats");
+  m = r.match("/a/b/c", htp_method_HEAD);  // publish takes POST only
+  BOOST_TEST(m.route == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(wrong_method_reports_the_allowed_ones) {
   Router r = sample();
   RouteMatch m = r.match("/stats", htp_method_DELETE);
   BOOST_TEST(m.route == nullptr);
-  BOOST_TEST(allow_header(m.allowed) == "GET");
+  BOOST_TEST(allow_header(m.allowed) == "GET, HEAD");  // a GET route takes HEAD too
   m = r.match("/nothing/here", htp_method_GET);
   BOOST_TEST(m.route == nullptr);
   BOOST_TEST(m.allowed == 0u);

@@ -1,0 +1,146 @@
+#include "worker/http_framing.h"
+
+#include <strings.h>
+
+#include <string>
+
+namespace sluice::worker {
+namespace {
+
+using common::Errc;
+using common::make_error;
+
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
+// RFC 9110 tchar.
+bool is_tchar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+common::Error bad(const char* code, const char* message) {
+  return make_error(Errc::bad_request, code, message);
+}
+
+// Every element of the comma-separated Transfer-Encoding values, in order: the final one must
+// be chunked (else the body has no knowable end: RFC 9112 section 6.3 says 400), and it is the
+// only coding sluice decodes (anything else is 501, section 6.1).
+common::Result<void> check_codings(evhtp_headers_t* headers) {
+  std::string_view last;
+  size_t chunked = 0;
+  bool other = false;
+  evhtp_header_t* h;
+  TAILQ_FOREACH(h, headers, next) {
+    if (strcasecmp(h->key, "Transfer-Encoding") != 0 || h->val == nullptr) continue;
+    std::string_view list(h->val, h->vlen);
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view coding = trim_ows(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      if (coding.empty()) continue;  // "a, , b": empty list elements are allowed
+      if (iequals(coding, "chunked")) {
+        ++chunked;
+      } else {
+        other = true;
+      }
+      last = coding;
+    }
+  }
+  if (!iequals(last, "chunked") || chunked > 1) {
+    return bad("invalid_transfer_encoding",
+               "Transfer-Encoding must end with chunked, applied once");
+  }
+  if (other) {
+    return make_error(Errc::not_implemented, "unsupported_transfer_coding",
+                      "only the chunked transfer coding is supported");
+  }
+  return {};
+}
+
+}  // namespace
+
+common::Result<void> check_header_field(std::string_view name, std::string_view value) {
+  if (name.empty()) return bad("invalid_header", "a header field has an empty name");
+  for (unsigned char c : name) {
+    if (!is_tchar(c)) {
+      return bad("invalid_header",
+                 "a header name holds a character a name may not (a space before the colon?)");
+    }
+  }
+  for (char c : value) {
+    if (c == '\0' || c == '\r' || c == '\n') {
+      return bad("invalid_header", "a header value holds a NUL, CR or LF byte");
+    }
+  }
+  return {};
+}
+
+bool parse_content_length(std::string_view text, uint64_t& out) {
+  text = trim_ows(text);
+  if (text.empty() || text.size() > 19) return false;  // 19 digits always fit in 64 bits
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = value;
+  return true;
+}
+
+common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11) {
+  size_t hosts = 0;
+  size_t lengths = 0;
+  bool coded = false;
+  BodyFraming framing;
+  evhtp_header_t* h;
+  TAILQ_FOREACH(h, headers, next) {
+    std::string_view value = h->val != nullptr ? std::string_view(h->val, h->vlen) : "";
+    if (strcasecmp(h->key, "Host") == 0) {
+      ++hosts;
+    } else if (strcasecmp(h->key, "Content-Length") == 0) {
+      ++lengths;
+      if (!parse_content_length(value, framing.length)) {
+        return bad("invalid_content_length", "Content-Length must be a decimal number of bytes");
+      }
+    } else if (strcasecmp(h->key, "Transfer-Encoding") == 0) {
+      coded = true;
+    } else if (strcasecmp(h->key, "Expect") == 0) {
+      if (!iequals(trim_ows(value), "100-continue")) {
+        return make_error(Errc::expectation_failed, "expectation_failed",
+                          "the only expectation served is 100-continue");
+      }
+      framing.expect_continue = true;
+    }
+  }
+  if (hosts > 1) return bad("invalid_host", "the request has more than one Host header");
+  if (hosts == 0 && http11) return bad("missing_host", "an HTTP/1.1 request needs a Host header");
+  // Two lengths, or a length beside chunked encoding, are how requests are smuggled past a
+  // proxy that reads them differently.
+  if (lengths > 1 || (lengths == 1 && coded)) {
+    return bad("ambiguous_length", "the request has more than one body length");
+  }
+  if (coded) {
+    if (auto ok = check_codings(headers); !ok) return ok.error();
+    framing.kind = BodyFraming::Kind::chunked;
+  } else if (lengths == 1 && framing.length > 0) {
+    framing.kind = BodyFraming::Kind::length;
+  }
+  return framing;
+}
+
+}  // namespace sluice::worker
