@@ -125,6 +125,25 @@ common::Result<void> check_for_channel(const PublishMessage& m, const std::strin
   return {};
 }
 
+// What the head alone decides, before a body byte is read (the router runs it then):
+// missing or malformed credentials first, as statelessd checks them before the method.
+common::Result<void> check_head(RequestCtx& ctx) {
+  if (!common::parse_basic_auth(ctx.header("Authorization"))) {
+    // statelessd's answer, kept: clients look for the challenge, not a body.
+    ctx.add_header("WWW-Authenticate", kRealm);
+    common::Error error = common::make_error(common::Errc::unauthorized, "credentials_required",
+                                             "HTTP Basic credentials are required");
+    error.bare = true;
+    return error;
+  }
+  if (ctx.method() != htp_method_POST) {
+    ctx.add_header("Allow", "POST");
+    return common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
+                              "publish with POST");
+  }
+  return {};
+}
+
 }  // namespace
 
 common::Result<void> PublishModule::configure(const YAML::Node& section) {
@@ -137,7 +156,7 @@ common::Result<void> PublishModule::configure(const YAML::Node& section) {
 void PublishModule::add_routes(Router& router) {
   // Every method: statelessd checks credentials before it refuses a method.
   router.add(
-      "/*/*/*", kAnyMethod, [this](RequestCtx& ctx) { serve(ctx); }, "publish");
+      "/*/*/*", kAnyMethod, [this](RequestCtx& ctx) { serve(ctx); }, "publish", check_head);
 }
 
 common::Result<void> PublishModule::start(Worker& worker) {
@@ -156,18 +175,7 @@ common::Result<void> PublishModule::start(Worker& worker) {
 
 void PublishModule::serve(RequestCtx& ctx) {
   auto credentials = common::parse_basic_auth(ctx.header("Authorization"));
-  if (!credentials) {
-    // statelessd's answer, kept: clients look for the challenge, not a body.
-    ctx.add_header("WWW-Authenticate", kRealm);
-    ctx.reply(401, "", "");
-    return;
-  }
-  if (ctx.method() != htp_method_POST) {
-    ctx.add_header("Allow", "POST");
-    send_error(ctx, common::make_error(common::Errc::method_not_allowed, "method_not_allowed",
-                                       "publish with POST"));
-    return;
-  }
+  if (!credentials) return;  // refused by check_head before this
   const auto& params = ctx.params();
   auto vhost = path_segment(params[0], "vhost");
   auto exchange = path_segment(params[1], "exchange");
