@@ -95,7 +95,9 @@ bool ChunkedDecoder::step(char c) {
     fail(framing_error(why));
     return false;
   };
-  if ((state_ == State::size || state_ == State::extension) && ++line_ > kMaxLine) {
+  // The CR or LF that ends the line is not part of it (as in trailer_byte).
+  if ((state_ == State::size || state_ == State::extension) && c != '\r' && c != '\n' &&
+      ++line_ > kMaxLine) {
     return refuse("a chunk size line is too long");
   }
   switch (state_) {
