@@ -6,6 +6,8 @@ void HeadScan::start() {
   state_ = State::before_line;
   scanned_ = 0;
   nul_ = false;
+  line_done_ = false;
+  method_like_ = false;
 }
 
 void HeadScan::feed(evbuffer* input) {
@@ -26,10 +28,16 @@ void HeadScan::feed(evbuffer* input) {
         if (c == '\0') nul_ = true;
         switch (state_) {
           case State::before_line:  // the parser skips empty lines before a request line
-            if (c != '\r' && c != '\n') state_ = State::in_line;
+            if (c != '\r' && c != '\n') {
+              state_ = State::in_line;
+              method_like_ = (c >= 'A' && c <= 'Z') || c == '_';
+            }
             break;
           case State::in_line:
-            if (c == '\n') state_ = State::line_start;
+            if (c == '\n') {
+              state_ = State::line_start;
+              line_done_ = true;
+            }
             break;
           case State::line_start:
             state_ = c == '\n' ? State::done : c == '\r' ? State::line_start_cr : State::in_line;

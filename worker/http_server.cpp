@@ -110,6 +110,7 @@ struct HttpServer::Connection {
   HeadScan scan;
   std::unique_ptr<ChunkedDecoder> chunked;
   common::EventPtr wake;  // work that must run outside libevhtp's callbacks
+  bool resume_pending = false;
   evbuffer_cb_entry* input_watch = nullptr;
 };
 
@@ -302,7 +303,27 @@ void HttpServer::on_readable(bufferevent* bev, void* arg) {
   Connection* c = self->find(conn);
   if (c != nullptr && c->phase == Phase::chunked) return self->feed_chunked(*c);
   if (c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing)) return;
+  if (c != nullptr && self->waits_for_request_line(*c)) return;
   self->evhtp_read_(bev, arg);
+}
+
+// Between requests, the parser runs only on a whole request line (head_scan.h).
+bool HttpServer::waits_for_request_line(const Connection& c) const {
+  bool between = c.phase == Phase::idle || c.phase == Phase::replied;
+  return between && c.scan.request_line_pending();
+}
+
+// A paused connection whose request has been answered goes on. libevhtp's resume parses
+// what is buffered right away, which must not be a request line cut short: then the pause
+// flag is lifted by hand and reading resumes, so the parser runs once the line is whole.
+void HttpServer::resume(Connection& c) {
+  bool leaving = (c.conn->flags & EVHTP_CONN_FLAG_FREE_CONN) != 0;
+  if (leaving || !waits_for_request_line(c)) {
+    evhtp_connection_resume(c.conn);
+    return;
+  }
+  c.conn->flags &= ~EVHTP_CONN_FLAG_PAUSED;
+  bufferevent_enable(c.conn->bev, EV_READ);
 }
 
 void HttpServer::on_input_changed(evbuffer*, const evbuffer_cb_info* info, void* arg) {
@@ -325,10 +346,16 @@ void HttpServer::input_changed(Connection& c, const evbuffer_cb_info& info) {
   c.scan.start();  // what follows a request is the head of the next one
   c.scan.feed(input);
   if (evbuffer_get_length(input) == 0 || paused(c.conn) || c.conn->request == nullptr) return;
-  if (c.phase == Phase::replied) {
+  if (c.phase == Phase::busy) {
+    evhtp_request_pause(c.conn->request);  // resumed once answered (after_reply)
+  } else if (!waits_for_request_line(c)) {
     kick(c.conn->request);
   } else {
-    evhtp_request_pause(c.conn->request);  // resumed once answered (after_reply)
+    // Answered, and the next request line is still arriving: paused, so that libevhtp
+    // does not try to go on, and resumed (by hand) once its read callback has returned.
+    evhtp_request_pause(c.conn->request);
+    c.resume_pending = true;
+    wake(c);
   }
 }
 
@@ -418,9 +445,13 @@ evhtp_res HttpServer::check_headers(Connection& c, RequestCtx& ctx) {
   if (framing->expect_continue) {
     bufferevent_write(c.conn->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   }
+  wake(c);
+  return EVHTP_RES_PAUSE;
+}
+
+void HttpServer::wake(Connection& c) {
   if (!c.wake) c.wake.reset(evtimer_new(base_, on_wake, &c));
   event_active(c.wake.get(), EV_TIMEOUT, 1);
-  return EVHTP_RES_PAUSE;
 }
 
 // The route is looked up once, when the head is complete; its precheck runs then for a
@@ -446,14 +477,19 @@ common::Result<void> HttpServer::route_and_precheck(RequestCtx& ctx) {
 void HttpServer::on_wake(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   HttpServer* self = c->server;
-  if ((c->conn->flags & EVHTP_CONN_FLAG_FREE_CONN) != 0) {
+  if (paused(c->conn) && (c->conn->flags & EVHTP_CONN_FLAG_FREE_CONN) != 0) {
     // The client left while libevhtp was paused. Freeing the connection frees `c`: keep
     // this event until the callback returns.
     common::EventPtr keep = std::move(c->wake);
     evhtp_connection_free(c->conn);
     return;
   }
-  if (c->phase == Phase::chunked) self->feed_chunked(*c);
+  if (c->phase == Phase::chunked) {
+    self->feed_chunked(*c);
+  } else if (c->resume_pending) {
+    c->resume_pending = false;
+    if (paused(c->conn)) self->resume(*c);
+  }
 }
 
 // A paused connection's client that leaves is only marked for freeing on resume by
@@ -463,7 +499,7 @@ void HttpServer::on_event(evhtp_connection_t* conn, short events, void* arg) {
   Connection* c = self->find(conn);
   if (c == nullptr || c->phase != Phase::chunked) return;
   if ((events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) == 0) return;
-  event_active(c->wake.get(), EV_TIMEOUT, 1);  // libevhtp sets FREE_CONN right after this
+  self->wake(*c);  // libevhtp sets FREE_CONN right after this
 }
 
 void HttpServer::feed_chunked(Connection& c) {
@@ -582,8 +618,8 @@ void HttpServer::after_reply(Connection& c) {
   c.phase = Phase::replied;
   if (in_parser_callback_ || in_hook_) return;
   if (paused(c.conn)) {
-    evhtp_connection_resume(c.conn);
-  } else if (input_length(c.conn) != 0) {
+    resume(c);
+  } else if (input_length(c.conn) != 0 && !waits_for_request_line(c)) {
     kick(c.conn->request);
   }
 }

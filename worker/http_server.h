@@ -101,6 +101,9 @@ class HttpServer {
   common::Error too_large_error() const;
   void dispatch(Connection& c, RequestCtx& ctx);
   void after_reply(Connection& c);
+  bool waits_for_request_line(const Connection& c) const;
+  void resume(Connection& c);
+  void wake(Connection& c);
   void finish_request(RequestCtx& ctx);
   void resume_accepting();
   void sweep();

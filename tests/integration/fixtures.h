@@ -3,6 +3,8 @@
 #include <rapidjson/document.h>
 #include <unistd.h>
 
+#include <strings.h>
+
 #include <boost/test/unit_test.hpp>
 #include <string>
 #include <vector>
@@ -59,6 +61,50 @@ inline void check_error_body(const HttpResponse& r, int status, const std::strin
   BOOST_REQUIRE(doc.IsObject() && doc.HasMember("error") && doc.HasMember("message"));
   BOOST_TEST(doc["error"].GetString() == code);
   BOOST_TEST(std::string(doc["message"].GetString()).size() > 0u);
+}
+
+// One response read off a raw connection.
+struct RawResponse {
+  std::string status_line;
+  int status = 0;
+  std::string head;  // the header lines, CRLF-separated, without the status line
+  std::string body;
+  std::string header(const std::string& name) const {
+    for (size_t at = 0; at < head.size();) {
+      size_t end = head.find("\r\n", at);
+      if (end == std::string::npos) end = head.size();
+      std::string line = head.substr(at, end - at);
+      size_t colon = line.find(':');
+      if (colon != std::string::npos &&
+          strcasecmp(line.substr(0, colon).c_str(), name.c_str()) == 0)
+        return line.substr(line.find_first_not_of(' ', colon + 1));
+      at = end + 2;
+    }
+    return "";
+  }
+};
+
+// Splits what a connection received into responses, by their Content-Length (sluice sends
+// one on every response that has a body). `head_only`: the requests were HEAD, so no body
+// follows whatever Content-Length says. Stops at the first thing that is not a response.
+inline std::vector<RawResponse> parse_responses(const std::string& raw, bool head_only = false) {
+  std::vector<RawResponse> out;
+  size_t at = 0;
+  while (at < raw.size() && raw.compare(at, 5, "HTTP/") == 0) {
+    size_t line_end = raw.find("\r\n", at);
+    size_t head_end = raw.find("\r\n\r\n", at);
+    if (line_end == std::string::npos || head_end == std::string::npos) break;
+    RawResponse r;
+    r.status_line = raw.substr(at, line_end - at);
+    r.status = std::atoi(r.status_line.c_str() + 9);
+    if (head_end > line_end) r.head = raw.substr(line_end + 2, head_end - line_end - 2);
+    std::string length = r.header("Content-Length");
+    size_t n = length.empty() || head_only ? 0 : std::stoul(length);
+    r.body = raw.substr(head_end + 4, n);
+    at = head_end + 4 + n;
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace sluice::test
