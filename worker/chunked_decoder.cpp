@@ -96,15 +96,20 @@ bool ChunkedDecoder::step(char c) {
     return false;
   };
   // The CR or LF that ends the line is not part of it (as in trailer_byte).
-  if ((state_ == State::size || state_ == State::extension) && c != '\r' && c != '\n' &&
-      ++line_ > kMaxLine) {
+  bool in_size_line =
+      state_ == State::size || state_ == State::size_space || state_ == State::extension;
+  if (in_size_line && c != '\r' && c != '\n' && ++line_ > kMaxLine) {
     return refuse("a chunk size line is too long");
   }
   switch (state_) {
     case State::size:
       if (digits_ == 0) return size_digit(c);
-      if (c == ';' || c == ' ' || c == '\t') {
+      if (c == ';') {
         state_ = State::extension;  // chunk extensions are accepted and ignored
+        return true;
+      }
+      if (c == ' ' || c == '\t') {
+        state_ = State::size_space;
         return true;
       }
       if (c == '\r') {
@@ -112,6 +117,19 @@ bool ChunkedDecoder::step(char c) {
         return true;
       }
       return c == '\n' ? end_size_line() : size_digit(c);
+    case State::size_space:
+      // Only whitespace before ';' (RFC 9112 BWS): "5 5" is no chunk size a proxy agrees on.
+      if (c == ';') {
+        state_ = State::extension;
+        return true;
+      }
+      if (c == '\r') {
+        state_ = State::size_lf;
+        return true;
+      }
+      if (c == '\n') return end_size_line();
+      return c == ' ' || c == '\t' ? true
+                                   : refuse("a chunk size must end at a ';' or the line's end");
     case State::extension:
       if (c == '\r') {
         state_ = State::size_lf;

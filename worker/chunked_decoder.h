@@ -29,7 +29,18 @@ class ChunkedDecoder {
   static constexpr size_t kMaxTrailerBytes = 16384;
 
  private:
-  enum class State { size, extension, size_lf, data, data_cr, data_lf, trailer, trailer_lf, done };
+  enum class State {
+    size,
+    size_space,
+    extension,
+    size_lf,
+    data,
+    data_cr,
+    data_lf,
+    trailer,
+    trailer_lf,
+    done
+  };
   Status fail(common::Error error);
   // One byte of the framing (everything but chunk data); false when it failed.
   bool step(char c);

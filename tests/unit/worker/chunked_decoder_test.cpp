@@ -302,6 +302,15 @@ BOOST_AUTO_TEST_CASE(control_bytes_in_an_extension_are_refused) {
   expect_bad("5 \x0b\r\nhello\r\n0\r\n\r\n");
 }
 
+// RFC 9112 allows whitespace after the size only before a ';': "5 5" is not a size a proxy
+// in front would read the same way.
+BOOST_AUTO_TEST_CASE(only_an_extension_may_follow_whitespace_after_the_size) {
+  expect_body("5 \t ;x\r\nhello\r\n0\r\n\r\n", "hello");
+  expect_body("5  \r\nhello\r\n0\r\n\r\n", "hello");
+  expect_bad("5 5\r\nhello\r\n0\r\n\r\n");
+  expect_bad("5 x=1\r\nhello\r\n0\r\n\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(a_size_line_longer_than_the_limit_is_refused) {
   std::string fits = "5;" + std::string(ChunkedDecoder::kMaxLine - 2, 'a');
   BOOST_REQUIRE(fits.size() == ChunkedDecoder::kMaxLine);
