@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/form.h"
+#include "common/json.h"
 #include "worker/modules/publish_message.h"
 #include "worker/request.h"
 #include "worker/router.h"
@@ -109,6 +110,17 @@ common::Result<std::string> path_segment(const std::string& raw, const char* wha
   return decoded;
 }
 
+// RabbitMQ refuses a vhost name that is not UTF-8 by closing the connection (FRAME_ERROR at
+// connection.open): a client's typo would read as a broker outage, retried with backoff.
+common::Result<std::string> vhost_segment(const std::string& raw) {
+  auto vhost = path_segment(raw, "vhost");
+  if (vhost && !common::utf8_valid(*vhost)) {
+    return common::make_error(common::Errc::bad_request, "invalid_path",
+                              "the vhost in the path is not valid UTF-8");
+  }
+  return vhost;
+}
+
 // What the broker would answer by closing the publishing channel, under every other
 // client's unconfirmed messages, is refused here for this request alone.
 common::Result<void> check_for_channel(const PublishMessage& m, const std::string& login) {
@@ -177,7 +189,7 @@ void PublishModule::serve(RequestCtx& ctx) {
   auto credentials = common::parse_basic_auth(ctx.header("Authorization"));
   if (!credentials) return;  // refused by check_head before this
   const auto& params = ctx.params();
-  auto vhost = path_segment(params[0], "vhost");
+  auto vhost = vhost_segment(params[0]);
   auto exchange = path_segment(params[1], "exchange");
   auto routing_key = path_segment(params[2], "routing key");
   for (const auto* part : {&vhost, &exchange, &routing_key}) {
