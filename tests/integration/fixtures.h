@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/amqp_client.h"
 #include "tests/harness/harness.h"
 
 namespace sluice::test {
@@ -34,6 +35,12 @@ inline std::string ports_list(const std::vector<uint16_t>& ports) {
 inline std::string listen_yaml(const std::vector<uint16_t>& ports, const std::string& extra = "") {
   return "listen:\n  - address: 127.0.0.1\n    ports: " + ports_list(ports) +
          "\n    modules: [stats]\n" + extra;
+}
+
+// The rabbitmq section for this test binary's shared broker.
+inline std::string shared_rabbit_yaml() {
+  return "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) +
+         "\"]\n";
 }
 
 inline rapidjson::Document parse_json(const std::string& text) {
@@ -106,5 +113,41 @@ inline std::vector<RawResponse> parse_responses(const std::string& raw, bool hea
   }
   return out;
 }
+
+// sluiced with one listener on a free port serving `modules` (its `listen_extra` lines
+// added), started and ready. `sections`: other top-level sections (rabbitmq, publish, ...).
+struct OneListener {
+  OneListener(const std::string& modules, const std::string& listen_extra = "",
+              const std::string& sections = "", const std::string& daemon_extra = "")
+      : sluiced(dir, daemon_yaml(dir, daemon_extra) + sections +
+                         "listen:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
+                         "\n    modules: " + modules + "\n" + listen_extra) {
+    sluiced.start();
+    BOOST_REQUIRE(sluiced.wait_ready({port}));
+    pid = stats_pid(port);
+    BOOST_REQUIRE(pid > 0);
+  }
+  // Same worker, still answering: nothing crashed.
+  void check_alive() { BOOST_TEST(stats_pid(port) == pid); }
+
+  TempDir dir;
+  uint16_t port = free_port();
+  Sluiced sluiced;
+  int pid = 0;
+};
+
+// publish and stats against the shared broker, with a fresh queue of its own that
+// path() publishes to (the default exchange routes to it).
+struct QueueGateway : OneListener {
+  explicit QueueGateway(const std::string& listen_extra = "")
+      : OneListener("[publish, stats]", listen_extra, shared_rabbit_yaml()),
+        queue("q." + std::to_string(port)) {
+    amqp.declare_queue(queue);
+  }
+  std::string path() const { return "/%2F/amq.default/" + queue; }
+
+  AmqpClient amqp{shared_rabbit().amqp_port()};
+  std::string queue;
+};
 
 }  // namespace sluice::test

@@ -13,7 +13,6 @@
 #include <string>
 #include <thread>
 
-#include "tests/harness/amqp_client.h"
 #include "tests/integration/fixtures.h"
 
 using namespace sluice::test;
@@ -24,23 +23,8 @@ namespace {
 const std::string kGuest = basic_auth("guest", "guest");
 constexpr size_t kBodyBytes = 200 * 1000;
 
-struct Gateway {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{
-      dir, daemon_yaml(dir) +
-               "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) +
-               "\"]\nlisten:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-               "\n    modules: [publish, stats]\n" +
-               "    max_body_size: 1m\n    request_timeout: 120s\n"};
-  AmqpClient amqp{shared_rabbit().amqp_port()};
-  std::string queue = "body." + std::to_string(port);
-  Gateway() {
-    amqp.declare_queue(queue);
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-  }
-  std::string path() const { return "/%2F/amq.default/" + queue; }
+struct Gateway : QueueGateway {
+  Gateway() : QueueGateway("    max_body_size: 1m\n    request_timeout: 120s\n") {}
   // The worker's resident memory in KiB, from /stats.
   long rss_kib() {
     rapidjson::Document doc = parse_json(http_get(port, "/stats").body);

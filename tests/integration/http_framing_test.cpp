@@ -8,7 +8,6 @@
 #include <boost/test/unit_test.hpp>
 #include <string>
 
-#include "tests/harness/amqp_client.h"
 #include "tests/integration/fixtures.h"
 
 using namespace sluice::test;
@@ -18,26 +17,10 @@ namespace {
 
 const std::string kGuest = basic_auth("guest", "guest");
 
-struct Gateway {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{
-      dir, daemon_yaml(dir) +
-               "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) +
-               "\"]\nlisten:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-               "\n    modules: [publish, stats]\n"};
-  AmqpClient amqp{shared_rabbit().amqp_port()};
-  std::string queue = "framing." + std::to_string(port);
-  int pid = 0;
-  Gateway() {
-    amqp.declare_queue(queue);
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-    pid = stats_pid(port);
-  }
+struct Gateway : QueueGateway {
   // The head of a publish into `queue`; `framing` ends with the blank line's first CRLF.
   std::string head(const std::string& framing) const {
-    return "POST /%2F/amq.default/" + queue + " HTTP/1.1\r\nHost: t\r\nAuthorization: " + kGuest +
+    return "POST " + path() + " HTTP/1.1\r\nHost: t\r\nAuthorization: " + kGuest +
            "\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n" +
            framing + "\r\n";
   }
@@ -56,7 +39,6 @@ struct Gateway {
     BOOST_REQUIRE(m.has_value());
     return m->body;
   }
-  void check_alive() { BOOST_TEST(stats_pid(port) == pid); }
 };
 
 }  // namespace

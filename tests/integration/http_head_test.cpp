@@ -12,15 +12,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Server {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{dir, daemon_yaml(dir) + "listen:\n  - address: 127.0.0.1\n    port: " +
-                           std::to_string(port) + "\n    modules: [stats, publish]\n"};
-  Server() {
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-  }
+struct Server : OneListener {
+  Server() : OneListener("[stats, publish]") {}
 };
 
 struct Case {

@@ -11,7 +11,6 @@
 #include <string>
 #include <thread>
 
-#include "tests/harness/amqp_client.h"
 #include "tests/integration/fixtures.h"
 
 using namespace sluice::test;
@@ -21,21 +20,7 @@ namespace {
 
 const std::string kGuest = basic_auth("guest", "guest");
 
-struct Gateway {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{
-      dir, daemon_yaml(dir) +
-               "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) +
-               "\"]\nlisten:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-               "\n    modules: [publish, stats]\n"};
-  AmqpClient amqp{shared_rabbit().amqp_port()};
-  std::string queue = "pipelined." + std::to_string(port);
-  Gateway() {
-    amqp.declare_queue(queue);
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-  }
+struct Gateway : QueueGateway {
   ~Gateway() {
     std::string out = sluiced.out_log() + sluiced.log();
     BOOST_TEST(out.find("ODDITY") == std::string::npos, "libevhtp printed: " << out);

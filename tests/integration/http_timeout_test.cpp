@@ -19,19 +19,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Server {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{dir, daemon_yaml(dir) +
-                           "listen:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-                           "\n    modules: [stats, publish]\n    client_timeout: 30s\n"
-                           "    request_timeout: 2s\n"};
-  int pid = 0;
-  Server() {
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-    pid = stats_pid(port);
-  }
+struct Server : OneListener {
+  Server()
+      : OneListener("[stats, publish]", "    client_timeout: 30s\n    request_timeout: 2s\n") {}
 };
 
 struct Trickle {
