@@ -61,16 +61,23 @@ std::string lines_with_control_bytes(const std::string& text) {
   return bad;
 }
 
-}  // namespace
-
-BOOST_AUTO_TEST_CASE(jemalloc_output_of_a_worker_goes_to_the_error_log) {
+// One worker whose jemalloc prints its statistics to stderr as it allocates.
+struct Chatty {
   TempDir dir;
   uint16_t port = free_port();
-  Sluiced s(dir, daemon_yaml(dir) + listen_yaml({port}));
-  s.start({}, {kMallocConf});
-  BOOST_REQUIRE(s.wait_ready({port}));
-  int worker = stats_pid(port);
-  BOOST_REQUIRE(worker > 0);
+  Sluiced s{dir, daemon_yaml(dir) + listen_yaml({port})};
+  int worker = 0;
+  Chatty() {
+    s.start({}, {kMallocConf});
+    BOOST_REQUIRE(s.wait_ready({port}));
+    worker = stats_pid(port);
+    BOOST_REQUIRE(worker > 0);
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(jemalloc_output_of_a_worker_goes_to_the_error_log, Chatty) {
   std::string attributed = "worker " + std::to_string(worker) + " stderr: ";
   auto logged = [&] { return s.log().find(attributed + kBegin) != std::string::npos; };
   BOOST_REQUIRE_MESSAGE(allocate_until(port, 3000, logged), s.log());
@@ -99,14 +106,7 @@ BOOST_AUTO_TEST_CASE(jemalloc_output_of_a_worker_goes_to_the_error_log) {
 
 // A supervisor that does not read (here: stopped) must not block a worker that writes to its
 // stderr: the write end is non-blocking, so the worker loses output, never time.
-BOOST_AUTO_TEST_CASE(a_stopped_supervisor_never_blocks_a_worker) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, daemon_yaml(dir) + listen_yaml({port}));
-  s.start({}, {kMallocConf});
-  BOOST_REQUIRE(s.wait_ready({port}));
-  int worker = stats_pid(port);
-  BOOST_REQUIRE(worker > 0);
+BOOST_FIXTURE_TEST_CASE(a_stopped_supervisor_never_blocks_a_worker, Chatty) {
   s.signal(SIGSTOP);
   // Some 20 KiB of statistics every 100 requests: far more than a pipe holds (64 KiB).
   int served = 0;
@@ -125,14 +125,7 @@ BOOST_AUTO_TEST_CASE(a_stopped_supervisor_never_blocks_a_worker) {
 
 // A worker's last words are kept: what it wrote just before it was killed is logged even if
 // the supervisor reaps it before reading the pipe, since the pipe outlives the writer.
-BOOST_AUTO_TEST_CASE(a_killed_workers_last_output_is_logged) {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced s(dir, daemon_yaml(dir) + listen_yaml({port}));
-  s.start({}, {kMallocConf});
-  BOOST_REQUIRE(s.wait_ready({port}));
-  int worker = stats_pid(port);
-  BOOST_REQUIRE(worker > 0);
+BOOST_FIXTURE_TEST_CASE(a_killed_workers_last_output_is_logged, Chatty) {
   for (int i = 0; i < 300; ++i)
     BOOST_REQUIRE(http_get(port, "/stats/fleet").status == 200);
   kill(worker, SIGKILL);
