@@ -37,6 +37,34 @@ common::Error bad(const char* code, const char* message) {
   return make_error(Errc::bad_request, code, message);
 }
 
+// RFC 3986 host with an optional port: reg-name, IPv4 or bracketed IP literal characters.
+bool plausible_host(std::string_view host) {
+  if (host.empty()) return false;
+  for (unsigned char c : host) {
+    bool ok = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+              std::string_view("-._~!$&'()*+,;=:[]%").find(static_cast<char>(c)) !=
+                  std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The tokens of every Connection header, case-insensitive.
+void connection_options(evhtp_headers_t* headers, bool& close, bool& keep_alive) {
+  evhtp_header_t* h;
+  TAILQ_FOREACH(h, headers, next) {
+    if (strcasecmp(h->key, "Connection") != 0 || h->val == nullptr) continue;
+    std::string_view list(h->val, h->vlen);
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view option = trim_ows(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      close = close || iequals(option, "close");
+      keep_alive = keep_alive || iequals(option, "keep-alive");
+    }
+  }
+}
+
 // Every element of the comma-separated Transfer-Encoding values, in order: the final one must
 // be chunked (else the body has no knowable end: RFC 9112 section 6.3 says 400), and it is the
 // only coding sluice decodes (anything else is 501, section 6.1).
@@ -105,6 +133,8 @@ bool parse_content_length(std::string_view text, uint64_t& out) {
 common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11) {
   size_t hosts = 0;
   size_t lengths = 0;
+  size_t authorizations = 0;
+  size_t content_types = 0;
   bool coded = false;
   BodyFraming framing;
   evhtp_header_t* h;
@@ -112,6 +142,12 @@ common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11)
     std::string_view value = h->val != nullptr ? std::string_view(h->val, h->vlen) : "";
     if (strcasecmp(h->key, "Host") == 0) {
       ++hosts;
+      if (!plausible_host(trim_ows(value)))
+        return bad("invalid_host", "the Host header is not a host");
+    } else if (strcasecmp(h->key, "Authorization") == 0) {
+      ++authorizations;
+    } else if (strcasecmp(h->key, "Content-Type") == 0) {
+      ++content_types;
     } else if (strcasecmp(h->key, "Content-Length") == 0) {
       ++lengths;
       if (!parse_content_length(value, framing.length)) {
@@ -128,6 +164,9 @@ common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11)
     }
   }
   if (hosts > 1) return bad("invalid_host", "the request has more than one Host header");
+  if (authorizations > 1 || content_types > 1) {
+    return bad("ambiguous_header", "the request has more than one Authorization or Content-Type");
+  }
   if (hosts == 0 && http11) return bad("missing_host", "an HTTP/1.1 request needs a Host header");
   // Two lengths, or a length beside chunked encoding, are how requests are smuggled past a
   // proxy that reads them differently.
@@ -140,6 +179,11 @@ common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11)
   } else if (lengths == 1 && framing.length > 0) {
     framing.kind = BodyFraming::Kind::length;
   }
+  bool close = false;
+  bool keep_alive = false;
+  connection_options(headers, close, keep_alive);
+  // HTTP/1.0 has no chunked coding: such a message's framing is suspect (RFC 9112 6.1).
+  framing.keep_alive = !close && (http11 || (keep_alive && !coded));
   return framing;
 }
 

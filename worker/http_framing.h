@@ -24,11 +24,17 @@ struct BodyFraming {
   Kind kind = Kind::none;
   uint64_t length = 0;           // Kind::length
   bool expect_continue = false;  // `Expect: 100-continue`
+  // The connection outlives this request (RFC 9112 section 9.3): HTTP/1.1 unless a
+  // `Connection` token is close, HTTP/1.0 only with a keep-alive token and never with a body
+  // in a transfer coding. libevhtp reads only the exact values "close" and "keep-alive".
+  bool keep_alive = true;
 };
 
-// The whole head: Host (required once in HTTP/1.1), Content-Length (digits with optional
-// whitespace, one value), Transfer-Encoding (a list whose final coding is chunked; chunked is
-// the only coding served), never both, and Expect (only 100-continue).
+// The whole head: Host (required once in HTTP/1.1, a plausible host[:port]), Content-Length
+// (digits with optional whitespace, one value), Transfer-Encoding (a list whose final coding
+// is chunked; chunked is the only coding served), never both, Expect (only 100-continue),
+// at most one Authorization and one Content-Type (a proxy may read the other one), and
+// Connection.
 common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11);
 
 // "8", " 8 " -> 8; "+8", "8, 8", "-1", "", "0x8", overflow -> nullopt-like false.

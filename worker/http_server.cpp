@@ -111,6 +111,7 @@ struct HttpServer::Connection {
   std::unique_ptr<ChunkedDecoder> chunked;
   common::EventPtr wake;  // work that must run outside libevhtp's callbacks
   bool resume_pending = false;
+  bool client_eof = false;  // the client half-closed: it reads, it sends nothing more
   evbuffer_cb_entry* input_watch = nullptr;
 };
 
@@ -303,8 +304,25 @@ void HttpServer::on_readable(bufferevent* bev, void* arg) {
   Connection* c = self->find(conn);
   if (c != nullptr && c->phase == Phase::chunked) return self->feed_chunked(*c);
   if (c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing)) return;
+  if (c != nullptr && c->phase == Phase::idle) skip_empty_lines(bufferevent_get_input(bev));
   if (c != nullptr && self->waits_for_request_line(*c)) return;
+  if (evbuffer_get_length(bufferevent_get_input(bev)) == 0) return;
   self->evhtp_read_(bev, arg);
+}
+
+// RFC 9112 section 2.2: empty lines before a request line are ignored. htparser stops after
+// each one with the rest unparsed, and libevhtp, not paused then, stalls (printing "ODDITY").
+void HttpServer::skip_empty_lines(evbuffer* input) {
+  for (;;) {
+    evbuffer_iovec vec;
+    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1 || vec.iov_len == 0) return;
+    const char* bytes = static_cast<const char*>(vec.iov_base);
+    size_t n = 0;
+    while (n < vec.iov_len && (bytes[n] == '\r' || bytes[n] == '\n'))
+      ++n;
+    if (n == 0) return;
+    evbuffer_drain(input, n);
+  }
 }
 
 // Between requests, the parser runs only on a whole request line (head_scan.h).
@@ -342,6 +360,16 @@ void HttpServer::input_changed(Connection& c, const evbuffer_cb_info& info) {
   if (info.n_added > 0) c.scan.feed(input);
   if (info.n_deleted == 0) return;
   c.scan.consumed(info.n_deleted);
+  if (c.phase == Phase::closing) {
+    // Answered the connection's last request while more was sent: nothing of it is read,
+    // and the connection lingers so the answer is not lost to a reset.
+    bool lingering = closer_.closing(c.conn);
+    if (!lingering && evbuffer_get_length(input) != 0 && c.conn->request != nullptr) {
+      evhtp_request_pause(c.conn->request);
+      closer_.close(c.conn);
+    }
+    return;
+  }
   if (c.phase != Phase::busy && c.phase != Phase::replied) return;
   c.scan.start();  // what follows a request is the head of the next one
   c.scan.feed(input);
@@ -429,6 +457,11 @@ evhtp_res HttpServer::check_headers(Connection& c, RequestCtx& ctx) {
   }
   auto framing = check_framing(ctx.raw()->headers_in, htparser_get_minor(parser) == 1);
   if (!framing) return reject_in_hook(ctx, framing.error());
+  if (framing->keep_alive) {
+    ctx.raw()->flags |= EVHTP_REQ_FLAG_KEEPALIVE;
+  } else {
+    ctx.raw()->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE;
+  }
   if (framing->length > listen_.max_body_size) return reject_in_hook(ctx, too_large_error());
   if (framing->kind != BodyFraming::Kind::none) {
     // A body is coming: refuse now what the head alone refuses, before reading it.
@@ -477,6 +510,10 @@ common::Result<void> HttpServer::route_and_precheck(RequestCtx& ctx) {
 void HttpServer::on_wake(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   HttpServer* self = c->server;
+  if (c->client_eof) {
+    if (c->phase != Phase::busy) self->close_after_answer(*c);  // else once answered
+    return;
+  }
   if (paused(c->conn) && (c->conn->flags & EVHTP_CONN_FLAG_FREE_CONN) != 0) {
     // The client left while libevhtp was paused. Freeing the connection frees `c`: keep
     // this event until the callback returns.
@@ -492,14 +529,39 @@ void HttpServer::on_wake(evutil_socket_t, short, void* arg) {
   }
 }
 
-// A paused connection's client that leaves is only marked for freeing on resume by
-// libevhtp; one whose chunked body sluice is reading is not going to be resumed.
+// libevhtp frees a connection on EOF, unless it is paused (then it only marks it for freeing
+// on resume). Two cases want otherwise:
+//   - EOF while a request is served or its answer written is a half-close (`shutdown(fd,
+//     SHUT_WR)`, `nc -N`): the client still reads, and its message may already be published.
+//     Paused here, the connection is answered, then closed by sluice (close_after_answer).
+//   - a connection whose chunked body sluice reads is paused and is not going to be resumed:
+//     it is freed from the wake event.
 void HttpServer::on_event(evhtp_connection_t* conn, short events, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
   Connection* c = self->find(conn);
-  if (c == nullptr || c->phase != Phase::chunked) return;
+  if (c == nullptr) return;
+  bool eof = (events & BEV_EVENT_EOF) != 0 && (events & BEV_EVENT_ERROR) == 0;
+  bool answering = c->phase == Phase::busy || c->phase == Phase::replied ||
+                   (c->phase == Phase::closing && !self->closer_.closing(conn));
+  if (eof && answering) {
+    c->client_eof = true;
+    if (!paused(conn)) evhtp_connection_pause(conn);
+    self->wake(*c);  // libevhtp marks it for freeing right after this
+    return;
+  }
+  if (c->phase != Phase::chunked) return;
   if ((events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) == 0) return;
-  self->wake(*c);  // libevhtp sets FREE_CONN right after this
+  self->wake(*c);
+}
+
+// The last answer on a connection is written, then the connection is closed by the
+// lingering closer (which waits for the answer to leave before it frees anything).
+void HttpServer::close_after_answer(Connection& c) {
+  if (closer_.closing(c.conn)) return;
+  if (!paused(c.conn)) evhtp_connection_pause(c.conn);
+  c.conn->flags &= ~EVHTP_CONN_FLAG_FREE_CONN;  // freed by the closer, not on resume
+  c.phase = Phase::closing;
+  closer_.close(c.conn);
 }
 
 void HttpServer::feed_chunked(Connection& c) {
@@ -615,8 +677,16 @@ void HttpServer::send_response(RequestCtx& ctx, int status, std::string_view con
 // parse what arrived while the request was served.
 void HttpServer::after_reply(Connection& c) {
   if (c.phase == Phase::closing) return;
-  c.phase = Phase::replied;
+  // The last request of a connection (Connection: close, HTTP/1.0, a drain, a half-close):
+  // whatever the client sent after it is not read (RFC 9112 section 9.6).
+  bool last = (c.conn->request->flags & EVHTP_REQ_FLAG_KEEPALIVE) == 0 || c.client_eof;
+  c.phase = last ? Phase::closing : Phase::replied;
   if (in_parser_callback_ || in_hook_) return;
+  if (last) {
+    // Nothing more buffered and no pause: libevhtp closes it once the answer is written.
+    if (c.client_eof || paused(c.conn) || input_length(c.conn) != 0) close_after_answer(c);
+    return;
+  }
   if (paused(c.conn)) {
     resume(c);
   } else if (input_length(c.conn) != 0 && !waits_for_request_line(c)) {

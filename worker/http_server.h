@@ -104,6 +104,8 @@ class HttpServer {
   bool waits_for_request_line(const Connection& c) const;
   void resume(Connection& c);
   void wake(Connection& c);
+  void close_after_answer(Connection& c);
+  static void skip_empty_lines(evbuffer* input);
   void finish_request(RequestCtx& ctx);
   void resume_accepting();
   void sweep();

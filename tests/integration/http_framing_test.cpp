@@ -132,6 +132,44 @@ BOOST_AUTO_TEST_CASE(a_nul_byte_in_the_head_is_a_400_and_in_a_body_is_data) {
   check_alive();
 }
 
+// Two of a field sluice reads once: a proxy in front may have read the other one.
+BOOST_AUTO_TEST_CASE(a_second_authorization_or_content_type_is_a_400) {
+  std::string second = "Authorization: " + basic_auth("other", "x") + "\r\n";
+  check_error(exchange(head(second + "Content-Length: 6\r\n") + "body=x"), 400, "ambiguous_header");
+  check_error(exchange(head("Content-Type: text/plain\r\nContent-Length: 6\r\n") + "body=x"), 400,
+              "ambiguous_header");
+  BOOST_TEST(amqp.count(queue) == 0u);
+  check_alive();
+}
+
+BOOST_AUTO_TEST_CASE(a_host_that_is_no_host_is_a_400) {
+  for (const char* host : {"Host:\r\n", "Host: a b\r\n",
+                           "Host: a\x01"
+                           "b\r\n",
+                           "Host: a/b\r\n"})
+    check_error(exchange(std::string("GET /stats HTTP/1.1\r\n") + host + "\r\n"), 400,
+                "invalid_host");
+  BOOST_TEST(exchange("GET /stats HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n").status == 200);
+  check_alive();
+}
+
+// rabbitmq-c takes names and credentials as C strings: "q%00x" was the queue "q", and
+// "guest\0x" logged in as guest while counting as a user of its own.
+BOOST_AUTO_TEST_CASE(a_nul_in_a_name_or_in_the_credentials_is_refused) {
+  std::string request = head("Content-Length: 6\r\n") + "body=x";
+  std::string nul_queue = request;
+  nul_queue.replace(nul_queue.find(queue), queue.size(), queue + "%00x");
+  check_error(exchange(nul_queue), 400, "invalid_path");
+  std::string nul_user = request;
+  nul_user.replace(nul_user.find(kGuest), kGuest.size(),
+                   basic_auth(std::string("guest\0x", 7), "guest"));
+  RawResponse r = exchange(nul_user);
+  BOOST_TEST(r.status == 401);
+  BOOST_TEST(r.body.empty());
+  BOOST_TEST(amqp.count(queue) == 0u);
+  check_alive();
+}
+
 BOOST_AUTO_TEST_CASE(every_status_line_has_its_reason_phrase) {
   std::string request = "GET /stats HTTP/1.1\r\nHost: t\r\n";
   for (int i = 0; i < 200; ++i)

@@ -128,4 +128,74 @@ BOOST_AUTO_TEST_CASE(a_request_sent_while_the_previous_one_waits_is_answered_aft
   BOOST_TEST(amqp.count(queue) == 2u);
 }
 
+// RFC 9112 section 2.2: empty lines before a request line are ignored (libevhtp stalled on
+// them before the first request, printing "ODDITY").
+BOOST_AUTO_TEST_CASE(empty_lines_before_a_request_are_ignored) {
+  for (const std::string& before :
+       {std::string("\r\n"), std::string("\n"), std::string("\r\n\r\n")}) {
+    std::string raw = raw_exchange(
+        port, before + "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 5s);
+    std::vector<RawResponse> answers = parse_responses(raw);
+    BOOST_REQUIRE(answers.size() == 1u);
+    BOOST_TEST(answers[0].status == 200);
+  }
+}
+
+// After the answer to a request that ends the connection (Connection: close in any
+// spelling, HTTP/1.0 without keep-alive), nothing the client sent behind it is executed: it
+// would assume it was not, and send it again.
+BOOST_AUTO_TEST_CASE(nothing_is_executed_after_the_last_request_of_a_connection) {
+  for (const char* last : {"Connection: close\r\n", "Connection: CLOSE\r\n",
+                           "Connection: keep-alive, close\r\n", "Connection: close, te\r\n"}) {
+    std::string first = publish(queue, 1, 10);
+    first.insert(first.find("\r\n\r\n") + 2, last);
+    auto started = std::chrono::steady_clock::now();
+    std::string raw = raw_exchange(port, first + publish(queue, 2, 10), 8s);
+    std::vector<RawResponse> answers = parse_responses(raw);
+    BOOST_REQUIRE_MESSAGE(answers.size() == 1u, last << raw);
+    BOOST_TEST(answers[0].status == 204);
+    BOOST_TEST(answers[0].header("Connection") == "close", last);
+    BOOST_TEST((std::chrono::steady_clock::now() - started < 4s), last);  // closed by the server
+    auto m = amqp.get(queue);
+    BOOST_REQUIRE(m.has_value());
+    BOOST_TEST(m->properties["message_id"] == "1");
+    BOOST_TEST(!amqp.get(queue).has_value(), last);
+  }
+  // HTTP/1.0 without keep-alive: one request per connection.
+  std::string one = publish(queue, 3, 10);
+  one.replace(one.find("HTTP/1.1"), 8, "HTTP/1.0");
+  std::vector<RawResponse> answers = parse_responses(raw_exchange(port, one + one, 8s));
+  BOOST_REQUIRE(answers.size() == 1u);
+  BOOST_TEST(answers[0].status_line == "HTTP/1.0 204 No Content");
+  BOOST_TEST(amqp.count(queue) == 1u);
+}
+
+// A client that half-closes (shutdown(SHUT_WR), as `nc -N` does) still reads its answers:
+// its messages were published, and a close without a word would make it send them again.
+BOOST_AUTO_TEST_CASE(a_half_closed_client_gets_its_answers) {
+  for (int requests : {1, 2}) {
+    int fd = connect_loopback(port);
+    BOOST_REQUIRE(fd >= 0);
+    std::string bytes;
+    for (int i = 0; i < requests; ++i)
+      bytes += publish(queue, i, 10);
+    BOOST_REQUIRE(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                  static_cast<ssize_t>(bytes.size()));
+    shutdown(fd, SHUT_WR);
+    std::string raw;
+    char buf[4096];
+    timeval tv{8, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+      raw.append(buf, static_cast<size_t>(n));
+    close(fd);
+    std::vector<RawResponse> answers = parse_responses(raw);
+    BOOST_TEST(answers.size() == static_cast<size_t>(requests), raw);
+    for (const auto& a : answers)
+      BOOST_TEST(a.status == 204);
+    BOOST_TEST(amqp.count(queue) == static_cast<uint32_t>(requests));
+    amqp.purge(queue);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -107,6 +107,11 @@ common::Result<std::string> path_segment(const std::string& raw, const char* wha
     return common::make_error(common::Errc::bad_request, "invalid_path",
                               std::string("the ") + what + " is longer than 255 bytes");
   }
+  // rabbitmq-c takes names as C strings: "q%00x" would publish to the queue "q".
+  if (decoded->find('\0') != std::string::npos) {
+    return common::make_error(common::Errc::bad_request, "invalid_path",
+                              std::string("the ") + what + " holds a NUL byte");
+  }
   return decoded;
 }
 
@@ -140,7 +145,12 @@ common::Result<void> check_for_channel(const PublishMessage& m, const std::strin
 // What the head alone decides, before a body byte is read (the router runs it then):
 // missing or malformed credentials first, as statelessd checks them before the method.
 common::Result<void> check_head(RequestCtx& ctx) {
-  if (!common::parse_basic_auth(ctx.header("Authorization"))) {
+  auto credentials = common::parse_basic_auth(ctx.header("Authorization"));
+  // rabbitmq-c logs in with C strings: "guest\0anything" would be guest, a user of its own
+  // to the login guard and the connection table.
+  bool usable = credentials && credentials->user.find('\0') == std::string::npos &&
+                credentials->password.find('\0') == std::string::npos;
+  if (!usable) {
     // statelessd's answer, kept: clients look for the challenge, not a body.
     ctx.add_header("WWW-Authenticate", kRealm);
     common::Error error = common::make_error(common::Errc::unauthorized, "credentials_required",
