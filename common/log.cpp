@@ -87,7 +87,17 @@ bool c1_control(std::string_view text, size_t at) {
          static_cast<unsigned char>(text[at + 1]) < 0xa0;
 }
 
-// Copies `text`, writing every control byte (< 0x20, 0x7f, C1) and every byte of an
+// A bidirectional formatting character (U+202A..U+202E, U+2066..U+2069: E2 80 AA..AE,
+// E2 81 A6..A9): a right-to-left override makes the rest of a log line display reversed,
+// so a client's path could show an operator text that is not there.
+bool bidi_control(std::string_view text, size_t at) {
+  if (text.size() < at + 3 || static_cast<unsigned char>(text[at]) != 0xe2) return false;
+  auto b1 = static_cast<unsigned char>(text[at + 1]);
+  auto b2 = static_cast<unsigned char>(text[at + 2]);
+  return (b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9);
+}
+
+// Copies `text`, writing every control byte (< 0x20, 0x7f, C1, bidi) and every byte of an
 // ill-formed UTF-8 sequence as \xNN, as nginx escapes its access log: a client's newline
 // cannot start a line of its own, ESC cannot drive the terminal of whoever reads the log, and
 // the file stays UTF-8 text.
@@ -100,7 +110,7 @@ void append_escaped(std::string& out, std::string_view text) {
     if (c >= 0x80) {
       Utf8Step step = utf8_step(text, i);
       length = step.length;
-      keep = step.valid && !c1_control(text, i);
+      keep = step.valid && !c1_control(text, i) && !bidi_control(text, i);
     }
     if (keep) {
       out.append(text, i, length);

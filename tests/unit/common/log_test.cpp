@@ -94,6 +94,13 @@ BOOST_AUTO_TEST_CASE(ill_formed_utf8_is_escaped_and_valid_text_kept) {
              "31m \xc2\xa0");
 }
 
+// U+202E (right-to-left override) would show the rest of the line reversed.
+BOOST_AUTO_TEST_CASE(bidirectional_overrides_are_escaped) {
+  BOOST_TEST(message_of("/v/\xe2\x80\xaegnp.exe") == "/v/\\xe2\\x80\\xaegnp.exe");
+  BOOST_TEST(message_of("\xe2\x81\xa6x\xe2\x81\xa9") == "\\xe2\\x81\\xa6x\\xe2\\x81\\xa9");
+  BOOST_TEST(message_of("\xe2\x80\x94 dash") == "\xe2\x80\x94 dash");  // U+2014 stays
+}
+
 BOOST_AUTO_TEST_CASE(redaction_still_works_on_escaped_lines) {
   std::string m = message_of("headers Authorization: Basic c2VjcmV0\r\nHost: x\x1b");
   BOOST_TEST(m == "headers Authorization: [redacted]\\x0d\\x0aHost: x\\x1b");

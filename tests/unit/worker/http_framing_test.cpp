@@ -311,3 +311,42 @@ BOOST_AUTO_TEST_CASE(any_other_expectation_fails) {
   BOOST_TEST_REQUIRE(!r.ok());
   BOOST_TEST((r.error().code == Errc::expectation_failed));
 }
+
+BOOST_AUTO_TEST_CASE(a_host_value_must_look_like_a_host) {
+  for (const char* host : {"example.com", "example.com:8000", "10.0.0.1", "[::1]:80", " x "})
+    BOOST_TEST((framing_ok(Headers{{"Host", host}}).kind == Kind::none), host);
+  for (const char* host : {"", " ", "a b",
+                           "a\x01"
+                           "b",
+                           "a/b", "a?b", "a#b", "a@b"})
+    framing_refused(Headers{{"Host", host}}, 400, "invalid_host");
+}
+
+BOOST_AUTO_TEST_CASE(a_second_authorization_or_content_type_is_refused) {
+  framing_refused(
+      Headers{{"Host", "x"}, {"Authorization", "Basic a"}, {"authorization", "Basic b"}}, 400,
+      "ambiguous_header");
+  framing_refused(Headers{{"Host", "x"}, {"Content-Type", "a/b"}, {"Content-Type", "a/b"}}, 400,
+                  "ambiguous_header");
+  BOOST_TEST(
+      (framing_ok(Headers{{"Host", "x"}, {"Authorization", "Basic a"}, {"Content-Type", "a/b"}})
+           .kind == Kind::none));
+}
+
+// RFC 9112 section 9.3: HTTP/1.1 persists unless told to close; HTTP/1.0 only when asked,
+// and never with a transfer coding. Tokens are case-insensitive and come as lists.
+BOOST_AUTO_TEST_CASE(keep_alive_follows_the_connection_tokens) {
+  BOOST_TEST(framing_ok(Headers{{"Host", "x"}}).keep_alive);
+  for (const char* close : {"close", "CLOSE", "Close", "keep-alive, close", "close, te", " close "})
+    BOOST_TEST(!framing_ok(Headers{{"Host", "x"}, {"Connection", close}}).keep_alive, close);
+  BOOST_TEST(!framing_ok(Headers{{"Host", "x"}, {"Connection", "te"}, {"Connection", "close"}})
+                  .keep_alive);
+  BOOST_TEST(framing_ok(Headers{{"Host", "x"}, {"Connection", "closed"}}).keep_alive);
+  BOOST_TEST(!framing_ok(Headers{}, false).keep_alive);
+  BOOST_TEST(framing_ok(Headers{{"Connection", "Keep-Alive"}}, false).keep_alive);
+  BOOST_TEST(!framing_ok(Headers{{"Connection", "keep-alive"}, {"Connection", "close"}}, false)
+                  .keep_alive);
+  BOOST_TEST(
+      !framing_ok(Headers{{"Connection", "keep-alive"}, {"Transfer-Encoding", "chunked"}}, false)
+           .keep_alive);
+}
