@@ -35,6 +35,8 @@ class HeadScan {
 
  private:
   enum class State { before_line, in_line, line_start, line_start_cr, done };
+  size_t scan(const char* p, size_t len);
+
   State state_ = State::done;
   size_t scanned_ = 0;  // bytes at the front of the input already looked at
   bool nul_ = false;

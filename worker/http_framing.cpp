@@ -2,6 +2,9 @@
 
 #include <strings.h>
 
+#include <array>
+#include <cstring>
+
 #include <string>
 
 namespace sluice::worker {
@@ -22,11 +25,21 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-// RFC 9110 tchar.
+// RFC 9110 tchar, as a table: every header name of every request is checked.
+constexpr std::array<bool, 256> make_tchar_table() {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c)
+    table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    table[c] = table[c - 'a' + 'A'] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}
+constexpr std::array<bool, 256> kTchar = make_tchar_table();
+
 bool is_tchar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return kTchar[c];
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -49,19 +62,14 @@ bool plausible_host(std::string_view host) {
   return true;
 }
 
-// The tokens of every Connection header, case-insensitive.
-void connection_options(evhtp_headers_t* headers, bool& close, bool& keep_alive) {
-  evhtp_header_t* h;
-  TAILQ_FOREACH(h, headers, next) {
-    if (strcasecmp(h->key, "Connection") != 0 || h->val == nullptr) continue;
-    std::string_view list(h->val, h->vlen);
-    while (!list.empty()) {
-      size_t comma = list.find(',');
-      std::string_view option = trim_ows(list.substr(0, comma));
-      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      close = close || iequals(option, "close");
-      keep_alive = keep_alive || iequals(option, "keep-alive");
-    }
+// The tokens of a Connection header, case-insensitive.
+void connection_options(std::string_view list, bool& close, bool& keep_alive) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view option = trim_ows(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    close = close || iequals(option, "close");
+    keep_alive = keep_alive || iequals(option, "keep-alive");
   }
 }
 
@@ -110,10 +118,10 @@ common::Result<void> check_header_field(std::string_view name, std::string_view 
                  "a header name holds a character a name may not (a space before the colon?)");
     }
   }
-  for (char c : value) {
-    if (c == '\0' || c == '\r' || c == '\n') {
-      return bad("invalid_header", "a header value holds a NUL, CR or LF byte");
-    }
+  const char* v = value.data();
+  size_t n = value.size();
+  if (std::memchr(v, '\0', n) || std::memchr(v, '\r', n) || std::memchr(v, '\n', n)) {
+    return bad("invalid_header", "a header value holds a NUL, CR or LF byte");
   }
   return {};
 }
@@ -136,6 +144,8 @@ common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11)
   size_t authorizations = 0;
   size_t content_types = 0;
   bool coded = false;
+  bool close = false;
+  bool keep_alive = false;
   BodyFraming framing;
   evhtp_header_t* h;
   TAILQ_FOREACH(h, headers, next) {
@@ -148,6 +158,8 @@ common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11)
       ++authorizations;
     } else if (strcasecmp(h->key, "Content-Type") == 0) {
       ++content_types;
+    } else if (strcasecmp(h->key, "Connection") == 0) {
+      connection_options(value, close, keep_alive);
     } else if (strcasecmp(h->key, "Content-Length") == 0) {
       ++lengths;
       if (!parse_content_length(value, framing.length)) {
@@ -179,9 +191,6 @@ common::Result<BodyFraming> check_framing(evhtp_headers_t* headers, bool http11)
   } else if (lengths == 1 && framing.length > 0) {
     framing.kind = BodyFraming::Kind::length;
   }
-  bool close = false;
-  bool keep_alive = false;
-  connection_options(headers, close, keep_alive);
   // HTTP/1.0 has no chunked coding: such a message's framing is suspect (RFC 9112 6.1).
   framing.keep_alive = !close && (http11 || (keep_alive && !coded));
   return framing;

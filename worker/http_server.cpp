@@ -240,7 +240,6 @@ void HttpServer::accept_connection(evhtp_connection_t* conn) {
   void* cb_arg = nullptr;
   bufferevent_getcb(conn->bev, &evhtp_read_, &write_cb, &event_cb, &cb_arg);
   bufferevent_setcb(conn->bev, on_readable, write_cb, event_cb, cb_arg);
-  bufferevent_setwatermark(conn->bev, EV_READ, 0, kMaxBufferedInput);
   c->input_watch = evbuffer_add_cb(bufferevent_get_input(conn->bev), on_input_changed, c.get());
   conns_.emplace(conn, std::move(c));
 }
@@ -302,11 +301,19 @@ void HttpServer::on_readable(bufferevent* bev, void* arg) {
   auto* conn = static_cast<evhtp_connection_t*>(arg);
   auto* self = static_cast<HttpServer*>(conn->htp->arg);
   Connection* c = self->find(conn);
+  evbuffer* input = bufferevent_get_input(bev);
   if (c != nullptr && c->phase == Phase::chunked) return self->feed_chunked(*c);
-  if (c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing)) return;
-  if (c != nullptr && c->phase == Phase::idle) skip_empty_lines(bufferevent_get_input(bev));
-  if (c != nullptr && self->waits_for_request_line(*c)) return;
-  if (evbuffer_get_length(bufferevent_get_input(bev)) == 0) return;
+  if (c != nullptr && c->phase == Phase::idle) skip_empty_lines(input);
+  bool held = c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing ||
+                               self->waits_for_request_line(*c));
+  if (held) {
+    // Flow control: past this much, the rest waits in the kernel. Whatever lets the parser
+    // run again (libevhtp's resume, sluice's) enables reading again. (A read watermark would
+    // do it too, but costs an event_add on every drain of every request.)
+    if (evbuffer_get_length(input) > kMaxBufferedInput) bufferevent_disable(bev, EV_READ);
+    return;
+  }
+  if (evbuffer_get_length(input) == 0) return;
   self->evhtp_read_(bev, arg);
 }
 

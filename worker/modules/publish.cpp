@@ -142,15 +142,31 @@ common::Result<void> check_for_channel(const PublishMessage& m, const std::strin
   return {};
 }
 
+}  // namespace
+
+// One client sends the same Authorization header on every request, and the head's check and
+// the publish both need it decoded: the last header decoded is kept, with what it gave.
+const common::BasicCredentials* PublishModule::credentials_of(RequestCtx& ctx) {
+  const char* header = ctx.header("Authorization");
+  if (header == nullptr) return nullptr;
+  if (!last_authorization_ || *last_authorization_ != header) {
+    last_authorization_ = header;
+    last_credentials_ = common::parse_basic_auth(header);
+    // rabbitmq-c logs in with C strings: "guest\0anything" would be guest, a user of its
+    // own to the login guard and the connection table.
+    const auto& c = last_credentials_;
+    if (c &&
+        (c->user.find('\0') != std::string::npos || c->password.find('\0') != std::string::npos)) {
+      last_credentials_.reset();
+    }
+  }
+  return last_credentials_ ? &*last_credentials_ : nullptr;
+}
+
 // What the head alone decides, before a body byte is read (the router runs it then):
 // missing or malformed credentials first, as statelessd checks them before the method.
-common::Result<void> check_head(RequestCtx& ctx) {
-  auto credentials = common::parse_basic_auth(ctx.header("Authorization"));
-  // rabbitmq-c logs in with C strings: "guest\0anything" would be guest, a user of its own
-  // to the login guard and the connection table.
-  bool usable = credentials && credentials->user.find('\0') == std::string::npos &&
-                credentials->password.find('\0') == std::string::npos;
-  if (!usable) {
+common::Result<void> PublishModule::check_head(RequestCtx& ctx) {
+  if (credentials_of(ctx) == nullptr) {
     // statelessd's answer, kept: clients look for the challenge, not a body.
     ctx.add_header("WWW-Authenticate", kRealm);
     common::Error error = common::make_error(common::Errc::unauthorized, "credentials_required",
@@ -166,8 +182,6 @@ common::Result<void> check_head(RequestCtx& ctx) {
   return {};
 }
 
-}  // namespace
-
 common::Result<void> PublishModule::configure(const YAML::Node& section) {
   auto settings = parse_publish_settings(section);
   if (!settings) return settings.error();
@@ -178,7 +192,8 @@ common::Result<void> PublishModule::configure(const YAML::Node& section) {
 void PublishModule::add_routes(Router& router) {
   // Every method: statelessd checks credentials before it refuses a method.
   router.add(
-      "/*/*/*", kAnyMethod, [this](RequestCtx& ctx) { serve(ctx); }, "publish", check_head);
+      "/*/*/*", kAnyMethod, [this](RequestCtx& ctx) { serve(ctx); }, "publish",
+      [this](RequestCtx& ctx) { return check_head(ctx); });
 }
 
 common::Result<void> PublishModule::start(Worker& worker) {
@@ -196,8 +211,9 @@ common::Result<void> PublishModule::start(Worker& worker) {
 }
 
 void PublishModule::serve(RequestCtx& ctx) {
-  auto credentials = common::parse_basic_auth(ctx.header("Authorization"));
-  if (!credentials) return;  // refused by check_head before this
+  const common::BasicCredentials* found = credentials_of(ctx);
+  if (found == nullptr) return;                          // refused by check_head before this
+  const common::BasicCredentials& credentials = *found;  // valid until the next request's
   const auto& params = ctx.params();
   auto vhost = vhost_segment(params[0]);
   auto exchange = path_segment(params[1], "exchange");
@@ -209,12 +225,12 @@ void PublishModule::serve(RequestCtx& ctx) {
   if (auto read = read_fields(ctx, fields); !read) return send_error(ctx, read.error());
   auto message = build_message(fields, defaults_);
   if (!message) return send_error(ctx, message.error());
-  if (auto fits = check_for_channel(**message, credentials->user); !fits) {
+  if (auto fits = check_for_channel(**message, credentials.user); !fits) {
     return send_error(ctx, fits.error());
   }
   if (*exchange == kDefaultExchangeAlias) exchange->clear();
 
-  auto conn = connection_for({*vhost, credentials->user, credentials->password});
+  auto conn = connection_for({*vhost, credentials.user, credentials.password});
   if (!conn) return answer_error(ctx, conn.error());
   CtxRef ref(ctx);
   ctx.hold();

@@ -7,11 +7,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 
 #include "common/config.h"
+#include "common/form.h"
 #include "common/handles/event.h"
 #include "worker/backends/amqp.h"
 #include "worker/modules/module.h"
@@ -39,6 +41,9 @@ class PublishModule : public Module {
   using KeyView = std::tuple<std::string_view, std::string_view, std::string_view>;
 
   void serve(RequestCtx& ctx);
+  common::Result<void> check_head(RequestCtx& ctx);
+  // The request's Basic credentials, or null when missing or unusable (see the .cpp).
+  const common::BasicCredentials* credentials_of(RequestCtx& ctx);
   // The connection for `key`, made if needed; an error when a new broker login is not to be
   // tried now (a refusal remembered, too many logins, a full table).
   common::Result<AmqpConnection*> connection_for(const KeyView& key);
@@ -49,6 +54,8 @@ class PublishModule : public Module {
   common::RabbitmqConfig rabbitmq_;
   MessageDefaults defaults_;  // the publish section's settings
   LoginGuard logins_;
+  std::optional<std::string> last_authorization_;
+  std::optional<common::BasicCredentials> last_credentials_;
   std::map<Key, std::unique_ptr<AmqpConnection>, std::less<>> connections_;
   common::EventPtr sweep_;
 };
