@@ -19,22 +19,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Server {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{dir, daemon_yaml(dir) +
-                           "listen:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-                           "\n    modules: [stats, publish]\n    max_body_size: 64k\n"
-                           "    client_timeout: 2s\n    request_timeout: 3s\n"};
-  int pid = 0;
-  Server() {
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-    pid = stats_pid(port);
-    BOOST_REQUIRE(pid > 0);
-  }
-  // Same worker, still answering: nothing crashed.
-  void check_alive() { BOOST_TEST(stats_pid(port) == pid); }
+struct Server : OneListener {
+  Server()
+      : OneListener("[stats, publish]",
+                    "    max_body_size: 64k\n    client_timeout: 2s\n    request_timeout: 3s\n") {}
 };
 
 std::string status_line(const std::string& raw) {
