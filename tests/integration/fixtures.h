@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <boost/test/unit_test.hpp>
 #include <string>
@@ -68,6 +70,18 @@ inline void check_error_body(const HttpResponse& r, int status, const std::strin
   BOOST_REQUIRE(doc.IsObject() && doc.HasMember("error") && doc.HasMember("message"));
   BOOST_TEST(doc["error"].GetString() == code);
   BOOST_TEST(std::string(doc["message"].GetString()).size() > 0u);
+}
+
+// Everything a connected socket receives until the peer closes or `timeout` passes.
+inline std::string read_until_closed(int fd,
+                                     std::chrono::seconds timeout = std::chrono::seconds(10)) {
+  std::string raw;
+  char buf[4096];
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+    raw.append(buf, static_cast<size_t>(n));
+  return raw;
 }
 
 // One response read off a raw connection.

@@ -56,16 +56,6 @@ void drip(int fd, const std::string& bytes) {
   }
 }
 
-std::string read_all(int fd) {
-  std::string raw;
-  char buf[4096];
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
-    raw.append(buf, static_cast<size_t>(n));
-  return raw;
-}
-
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(body, Gateway)
@@ -82,7 +72,7 @@ BOOST_AUTO_TEST_CASE(a_body_sent_a_byte_at_a_time_costs_about_its_size) {
   std::this_thread::sleep_for(200ms);
   long held = rss_kib() - before;  // while the whole body but its last byte is buffered
   send_all(fd, body.substr(body.size() - 1));
-  std::vector<RawResponse> answers = parse_responses(read_all(fd));
+  std::vector<RawResponse> answers = parse_responses(read_until_closed(fd));
   close(fd);
   BOOST_REQUIRE(answers.size() == 1u);
   BOOST_TEST(answers[0].status == 204);
@@ -106,7 +96,7 @@ BOOST_AUTO_TEST_CASE(a_chunked_body_in_one_byte_chunks_costs_about_its_size) {
   std::this_thread::sleep_for(200ms);
   long held = rss_kib() - before;
   send_all(fd, "0\r\n\r\n");
-  std::vector<RawResponse> answers = parse_responses(read_all(fd));
+  std::vector<RawResponse> answers = parse_responses(read_until_closed(fd));
   close(fd);
   BOOST_REQUIRE(answers.size() == 1u);
   BOOST_TEST(answers[0].status == 204);
@@ -156,7 +146,7 @@ BOOST_AUTO_TEST_CASE(continue_comes_only_after_the_credentials_check) {
   BOOST_TEST(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0) ==
              "HTTP/1.1 100 Continue\r\n\r\n");
   send_all(fd, "body=later");
-  std::vector<RawResponse> answers = parse_responses(read_all(fd));
+  std::vector<RawResponse> answers = parse_responses(read_until_closed(fd));
   close(fd);
   BOOST_REQUIRE(answers.size() == 1u);
   BOOST_TEST(answers[0].status == 204);

@@ -116,10 +116,7 @@ BOOST_AUTO_TEST_CASE(a_request_sent_while_the_previous_one_waits_is_answered_aft
   std::this_thread::sleep_for(20ms);
   BOOST_REQUIRE(send(fd, second.data() + 100, second.size() - 100, MSG_NOSIGNAL) ==
                 static_cast<ssize_t>(second.size() - 100));
-  std::string raw;
-  char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
-    raw.append(buf, static_cast<size_t>(n));
+  std::string raw = read_until_closed(fd);
   close(fd);
   std::vector<RawResponse> answers = parse_responses(raw);
   BOOST_REQUIRE(answers.size() == 2u);
@@ -182,12 +179,7 @@ BOOST_AUTO_TEST_CASE(a_half_closed_client_gets_its_answers) {
     BOOST_REQUIRE(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
                   static_cast<ssize_t>(bytes.size()));
     shutdown(fd, SHUT_WR);
-    std::string raw;
-    char buf[4096];
-    timeval tv{8, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
-      raw.append(buf, static_cast<size_t>(n));
+    std::string raw = read_until_closed(fd, std::chrono::seconds(8));
     close(fd);
     std::vector<RawResponse> answers = parse_responses(raw);
     BOOST_TEST(answers.size() == static_cast<size_t>(requests), raw);
