@@ -50,16 +50,53 @@ common::Error bad(const char* code, const char* message) {
   return make_error(Errc::bad_request, code, message);
 }
 
-// RFC 3986 host with an optional port: reg-name, IPv4 or bracketed IP literal characters.
-bool plausible_host(std::string_view host) {
-  if (host.empty()) return false;
-  for (unsigned char c : host) {
-    bool ok = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
-              std::string_view("-._~!$&'()*+,;=:[]%").find(static_cast<char>(c)) !=
-                  std::string_view::npos;
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// RFC 3986 reg-name or IPv4address characters (unreserved, sub-delims, percent-encoding).
+bool reg_name(std::string_view name) {
+  for (unsigned char c : name) {
+    bool ok =
+        is_digit(static_cast<char>(c)) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+        std::string_view("-._~!$&'()*+,;=%").find(static_cast<char>(c)) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
+}
+
+// A bracketed IP literal's inside: hex digits, ':' and '.' (an embedded IPv4 address).
+bool ip_literal(std::string_view inside) {
+  if (inside.empty()) return false;
+  for (char c : inside) {
+    bool hex = is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+    if (!hex && c != ':' && c != '.') return false;
+  }
+  return inside.find(':') != std::string_view::npos;
+}
+
+// RFC 9112 section 3.2: uri-host [ ":" port ], port a number up to 65535.
+bool plausible_host(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  std::string_view port;
+  if (host.front() == '[') {
+    size_t close = host.find(']');
+    if (close == std::string_view::npos || !ip_literal(host.substr(1, close - 1))) return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    port = rest.empty() ? rest : rest.substr(1);
+  } else {
+    size_t colon = host.find(':');
+    if (colon == 0 || !reg_name(host.substr(0, colon))) return false;
+    if (colon != std::string_view::npos) port = host.substr(colon + 1);
+  }
+  if (port.size() > 5) return false;
+  unsigned long number = 0;
+  for (char c : port) {
+    if (!is_digit(c)) return false;
+    number = number * 10 + static_cast<unsigned long>(c - '0');
+  }
+  return number <= 65535;
 }
 
 // The tokens of a Connection header, case-insensitive.

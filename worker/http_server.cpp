@@ -253,13 +253,16 @@ void HttpServer::finish_connection(evhtp_connection_t* conn) {
   slot_.connections_open.fetch_sub(1, std::memory_order_relaxed);
   closer_.forget(conn);
   auto it = conns_.find(conn);
+  // A chunked body that sluice was reading when the client left is not a parse error:
+  // the parser stopped at its head on purpose (EVHTP_RES_PAUSE). It needs no answer.
+  bool body_cut_short = it != conns_.end() && it->second->phase == Phase::chunked;
   if (it != conns_.end()) {
     if (conn->bev != nullptr && it->second->input_watch != nullptr) {
       evbuffer_remove_cb_entry(bufferevent_get_input(conn->bev), it->second->input_watch);
     }
     conns_.erase(it);  // the request's own fini comes after this one (evhtp_connection_free)
   }
-  answer_unparsable(conn);
+  if (!body_cut_short) answer_unparsable(conn);
 }
 
 // libevhtp frees a connection whose bytes do not parse as HTTP without answering. Tell the

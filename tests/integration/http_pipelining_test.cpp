@@ -188,6 +188,25 @@ BOOST_AUTO_TEST_CASE(a_half_closed_client_gets_its_answers) {
     BOOST_TEST(amqp.count(queue) == static_cast<uint32_t>(requests));
     amqp.purge(queue);
   }
+  // A body cut short by the half-close is no request: no answer (not even a 400), nothing
+  // published; the complete request before it is answered.
+  std::string chunked = publish(queue, 7, 10);
+  chunked.replace(chunked.find("Content-Length: "),
+                  chunked.find("\r\n\r\n") - chunked.find("Content-Length: "),
+                  "Transfer-Encoding: chunked");
+  chunked = chunked.substr(0, chunked.find("\r\n\r\n") + 4) + "5\r\nbody=";
+  int fd = connect_loopback(port);
+  BOOST_REQUIRE(fd >= 0);
+  std::string bytes = publish(queue, 6, 10) + chunked;
+  BOOST_REQUIRE(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(bytes.size()));
+  shutdown(fd, SHUT_WR);
+  std::vector<RawResponse> answers =
+      parse_responses(read_until_closed(fd, std::chrono::seconds(8)));
+  close(fd);
+  BOOST_REQUIRE(answers.size() == 1u);
+  BOOST_TEST(answers[0].status == 204);
+  BOOST_TEST(amqp.count(queue) == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
