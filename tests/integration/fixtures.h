@@ -150,6 +150,19 @@ struct OneListener {
   int pid = 0;
 };
 
+// A statelessd form publish ("body=x") to `path` as `user`:`password`.
+inline HttpResponse publish_as(uint16_t port, const std::string& path, const std::string& user,
+                               const std::string& password) {
+  return http(HttpRequest{"POST",
+                          port,
+                          path,
+                          "body=x",
+                          {{"Content-Type", "application/x-www-form-urlencoded"},
+                           {"Authorization", basic_auth(user, password)}},
+                          std::chrono::seconds(15),
+                          false});
+}
+
 // publish and stats against the shared broker, with a fresh queue of its own that
 // path() publishes to (the default exchange routes to it).
 struct QueueGateway : OneListener {

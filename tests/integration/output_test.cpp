@@ -20,29 +20,11 @@ namespace {
 
 const std::string kFffd = "\xef\xbf\xbd";  // U+FFFD
 
-struct Gateway {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{
-      dir, daemon_yaml(dir, "  log_level: debug\n") +
-               "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) +
-               "\"]\nlisten:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-               "\n    modules: [publish, stats]\n"};
-  Gateway() {
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-  }
-
+struct Gateway : OneListener {
+  Gateway() : OneListener("[publish, stats]", "", shared_rabbit_yaml(), "  log_level: debug\n") {}
   HttpResponse post(const std::string& path, const std::string& user,
                     const std::string& password = "guest") {
-    return http(HttpRequest{"POST",
-                            port,
-                            path,
-                            "body=x",
-                            {{"Content-Type", "application/x-www-form-urlencoded"},
-                             {"Authorization", basic_auth(user, password)}},
-                            15s,
-                            false});
+    return publish_as(port, path, user, password);
   }
 };
 

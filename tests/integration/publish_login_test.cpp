@@ -18,13 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string login_yaml(const TempDir& dir, uint16_t port) {
-  return daemon_yaml(dir) +
-         "rabbitmq:\n  hosts: [\"127.0.0.1:" + std::to_string(shared_rabbit().amqp_port()) +
-         "\"]\nlisten:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
-         "\n    modules: [publish, stats]\n";
-}
-
 // AMQP 0-9-1 login attempts the broker has counted, successful or not (GET
 // /api/auth/attempts/<node>, read from the broker's metrics table when asked).
 uint64_t broker_login_attempts() {
@@ -41,25 +34,11 @@ uint64_t broker_login_attempts() {
   return attempts;
 }
 
-struct Gateway {
-  TempDir dir;
-  uint16_t port = free_port();
-  Sluiced sluiced{dir, login_yaml(dir, port)};
-  Gateway() {
-    sluiced.start();
-    BOOST_REQUIRE(sluiced.wait_ready({port}));
-  }
-
+struct Gateway : OneListener {
+  Gateway() : OneListener("[publish, stats]", "", shared_rabbit_yaml()) {}
   HttpResponse post(const std::string& user, const std::string& password,
                     const std::string& path = "/%2F/amq.topic/login") {
-    return http(HttpRequest{"POST",
-                            port,
-                            path,
-                            "body=x",
-                            {{"Authorization", basic_auth(user, password)},
-                             {"Content-Type", "application/x-www-form-urlencoded"}},
-                            10s,
-                            false});
+    return publish_as(port, path, user, password);
   }
 };
 
