@@ -97,6 +97,8 @@ bool bidi_control(std::string_view text, size_t at) {
   return (b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9);
 }
 
+}  // namespace
+
 // Copies `text`, writing every control byte (< 0x20, 0x7f, C1, bidi) and every byte of an
 // ill-formed UTF-8 sequence as \xNN, as nginx escapes its access log: a client's newline
 // cannot start a line of its own, ESC cannot drive the terminal of whoever reads the log, and
@@ -123,8 +125,6 @@ void append_escaped(std::string& out, std::string_view text) {
     i += length;
   }
 }
-
-}  // namespace
 
 bool parse_level(std::string_view text, Level& out) {
   static constexpr std::pair<std::string_view, Level> kLevels[] = {{"debug", Level::debug},

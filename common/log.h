@@ -36,6 +36,11 @@ void write_errno(Level level, int err, const char* module, const char* fmt, ...)
 // such as amqp://user:secret@host/ or redis://:secret@host.
 std::string redact(std::string_view text);
 
+// Appends `text` with every control byte (< 0x20, 0x7f, C1, bidirectional overrides) and
+// every byte of ill-formed UTF-8 written as \xNN: what write() does to every message and
+// module name.
+void append_escaped(std::string& out, std::string_view text);
+
 // The exact line write() emits, without the trailing newline (exposed for tests): the module
 // and the redacted message escaped, so the line is UTF-8 text without a control byte.
 std::string format_line(Level level, const char* module, std::string_view message);

@@ -35,20 +35,18 @@ size_t csi_length(std::string_view raw, size_t at) {
 }  // namespace
 
 std::string sanitize_line(std::string_view raw) {
-  static constexpr char kHex[] = "0123456789abcdef";
   if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);  // CRLF line ends
   std::string out;
   out.reserve(raw.size());
+  size_t from = 0;  // start of the text since the last colour sequence
   for (size_t i = 0; i < raw.size(); ++i) {
-    auto c = static_cast<unsigned char>(raw[i]);
-    if (c >= 0x20 && c != 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else if (size_t skip = csi_length(raw, i); skip > 0) {
-      i += skip - 1;
-    } else {
-      out.append({'\\', 'x', kHex[c >> 4], kHex[c & 0xf]});
-    }
+    size_t skip = csi_length(raw, i);
+    if (skip == 0) continue;
+    common::log::append_escaped(out, raw.substr(from, i - from));
+    i += skip - 1;
+    from = i + 1;
   }
+  common::log::append_escaped(out, raw.substr(from));
   return out;
 }
 

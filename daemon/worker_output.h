@@ -21,8 +21,8 @@
 namespace sluice::daemon {
 
 // `raw` (one line, without its newline) made safe for a log line: ANSI CSI sequences (ESC [
-// parameters, final byte: colours, cursor moves) are removed, and every other byte below 0x20,
-// and 0x7f, is written as \xNN. Bytes from 0x80 up are kept (UTF-8 text stays readable).
+// parameters, final byte: colours, cursor moves) are removed, and the rest is escaped as
+// common/log escapes every message (control bytes, ill-formed UTF-8). Valid UTF-8 is kept.
 std::string sanitize_line(std::string_view raw);
 
 class WorkerOutput {
