@@ -18,13 +18,13 @@
 #include <vector>
 
 #include "tests/harness/harness.h"
-#include "tests/unit/worker/publish_message_helpers.h"
-#include "worker/modules/publish_message.h"
+#include "tests/unit/worker/modules/publish/message_helpers.h"
+#include "worker/modules/publish/message_fields.h"
 
 namespace st = sluice::test;
 using sluice::common::FormFields;
-using sluice::worker::build_message;
-using sluice::worker::PublishMessage;
+using sluice::worker::AmqpMessage;
+using sluice::worker::publish::build_message;
 using Props = amqp_basic_properties_t;
 
 namespace {
@@ -237,7 +237,7 @@ std::string nested_16_levels() {
 BOOST_AUTO_TEST_CASE(the_largest_accepted_values_are_accepted_by_the_broker) {
   const std::string s255(255, 's');
   const std::string big_header =
-      "{\"k\":\"" + std::string(sluice::worker::kMaxHeadersBytes - 11, 'x') + "\"}";
+      "{\"k\":\"" + std::string(sluice::worker::publish::kMaxHeadersBytes - 11, 'x') + "\"}";
   const std::vector<FormFields> cases = {
       {{"app_id", s255},
        {"content_encoding", s255},

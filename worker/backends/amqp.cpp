@@ -102,7 +102,7 @@ bool AmqpConnection::refusal_expired() const {
 }
 
 void AmqpConnection::publish(const std::string& exchange, const std::string& routing_key,
-                             std::unique_ptr<PublishMessage> message, Done done) {
+                             std::unique_ptr<AmqpMessage> message, Done done) {
   last_used_ = Clock::now();
   if (state_ == State::refused && Clock::now() < refused_until_) return finish(done, refusal_);
   if (state_ == State::down) return finish(done, PublishOutcome::unavailable);
@@ -221,7 +221,7 @@ bool AmqpConnection::send_now(Queued& q, amqp_channel_t channel) {
     finish(q.done, PublishOutcome::backlogged);
     return false;
   }
-  const PublishMessage& m = *q.message;
+  const AmqpMessage& m = *q.message;
   amqp_bytes_t body{m.body().size(), const_cast<char*>(m.body().data())};
   if (!writer_->add_publish(channel, amqp_cstring_bytes(q.exchange.c_str()),
                             amqp_cstring_bytes(q.routing_key.c_str()), m.mandatory(),

@@ -32,8 +32,8 @@
 #include "common/handles/event.h"
 #include "worker/backends/amqp_confirms.h"
 #include "worker/backends/amqp_connect.h"
+#include "worker/backends/amqp_message.h"
 #include "worker/backends/amqp_writer.h"
-#include "worker/modules/publish_message.h"
 
 namespace sluice::worker {
 
@@ -76,7 +76,7 @@ class AmqpConnection {
 
   // `done` is called exactly once, possibly before publish() returns.
   void publish(const std::string& exchange, const std::string& routing_key,
-               std::unique_ptr<PublishMessage> message, Done done);
+               std::unique_ptr<AmqpMessage> message, Done done);
 
   bool connected() const { return state_ == State::ready || state_ == State::reopening; }
   // Messages handed to the broker and not confirmed yet (statelessd's queue_size).
@@ -100,7 +100,7 @@ class AmqpConnection {
   struct Queued {
     std::string exchange;
     std::string routing_key;
-    std::unique_ptr<PublishMessage> message;
+    std::unique_ptr<AmqpMessage> message;
     Done done;
     std::chrono::steady_clock::time_point deadline;
   };

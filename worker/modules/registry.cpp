@@ -3,8 +3,8 @@
 #include <functional>
 #include <utility>
 
-#include "worker/modules/publish.h"
-#include "worker/modules/stats.h"
+#include "worker/modules/publish/publish_module.h"
+#include "worker/modules/stats/stats_module.h"
 
 namespace sluice::worker {
 namespace {
@@ -17,8 +17,9 @@ struct Entry {
 // Route order lives here (STYLE.md): fixed routes first, catch-alls last.
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> kEntries = {
-      {"stats", [] { return std::make_unique<StatsModule>(); }},
-      {"publish", [] { return std::make_unique<PublishModule>(); }},  // the catch-all: last
+      {"stats", [] { return std::make_unique<stats::StatsModule>(); }},
+      {"publish",
+       [] { return std::make_unique<publish::PublishModule>(); }},  // the catch-all: last
   };
   return kEntries;
 }

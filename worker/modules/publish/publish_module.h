@@ -17,12 +17,14 @@
 #include "common/handles/event.h"
 #include "worker/backends/amqp.h"
 #include "worker/modules/module.h"
-#include "worker/modules/publish_logins.h"
-#include "worker/modules/publish_message.h"
+#include "worker/modules/publish/logins.h"
+#include "worker/modules/publish/message_fields.h"
 
 namespace sluice::worker {
-
 class RequestCtx;
+}  // namespace sluice::worker
+
+namespace sluice::worker::publish {
 
 class PublishModule : public Module {
  public:
@@ -60,4 +62,4 @@ class PublishModule : public Module {
   common::EventPtr sweep_;
 };
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::publish

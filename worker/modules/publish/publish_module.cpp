@@ -1,4 +1,4 @@
-#include "worker/modules/publish.h"
+#include "worker/modules/publish/publish_module.h"
 
 #include <event2/buffer.h>
 
@@ -6,12 +6,13 @@
 
 #include "common/form.h"
 #include "common/json.h"
-#include "worker/modules/publish_message.h"
+#include "worker/modules/publish/message_fields.h"
+#include "worker/modules/publish/publish_config.h"
 #include "worker/request.h"
 #include "worker/router.h"
 #include "worker/worker.h"
 
-namespace sluice::worker {
+namespace sluice::worker::publish {
 namespace {
 
 constexpr const char* kRealm = "Basic realm=\"statelessd\"";
@@ -128,7 +129,7 @@ common::Result<std::string> vhost_segment(const std::string& raw) {
 
 // What the broker would answer by closing the publishing channel, under every other
 // client's unconfirmed messages, is refused here for this request alone.
-common::Result<void> check_for_channel(const PublishMessage& m, const std::string& login) {
+common::Result<void> check_for_channel(const AmqpMessage& m, const std::string& login) {
   const amqp_basic_properties_t& p = m.properties();
   if ((p._flags & AMQP_BASIC_USER_ID_FLAG) &&
       std::string_view(static_cast<const char*>(p.user_id.bytes), p.user_id.len) != login) {
@@ -325,4 +326,4 @@ void PublishModule::report_connections(common::JsonWriter& w) const {
   }
 }
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::publish

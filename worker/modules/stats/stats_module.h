@@ -5,8 +5,10 @@
 #include "worker/modules/module.h"
 
 namespace sluice::worker {
-
 class RequestCtx;
+}  // namespace sluice::worker
+
+namespace sluice::worker::stats {
 
 class StatsModule : public Module {
  public:
@@ -22,4 +24,4 @@ class StatsModule : public Module {
   Worker* worker_ = nullptr;
 };
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::stats

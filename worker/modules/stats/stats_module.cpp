@@ -1,4 +1,4 @@
-#include "worker/modules/stats.h"
+#include "worker/modules/stats/stats_module.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include "worker/router.h"
 #include "worker/worker.h"
 
-namespace sluice::worker {
+namespace sluice::worker::stats {
 namespace {
 
 using common::JsonWriter;
@@ -41,7 +41,7 @@ struct Scalar {
 const Scalar kScalars[] = {
     {&Figures::processing_time_us, [](const auto& s) -> const auto& {return s.processing_time_us;
 }  // namespace
-}  // namespace sluice::worker
+}  // namespace sluice::worker::stats
 , {&Figures::user_us, [](const auto& s) -> const auto& {return s.usage.user_us;
 }
 }
@@ -273,4 +273,4 @@ void StatsModule::serve_fleet(RequestCtx& ctx) {
   send_json(ctx, 200, common::json_text(out));
 }
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::stats

@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-namespace sluice::worker {
+namespace sluice::worker::publish {
 
 class LoginGuard {
  public:
@@ -63,4 +63,4 @@ class LoginGuard {
   std::map<std::string, User, std::less<>> users_;
 };
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::publish

@@ -1,4 +1,4 @@
-#include "worker/modules/publish_message.h"
+#include "worker/modules/publish/message_fields.h"
 
 #include <rapidjson/document.h>
 
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace sluice::worker {
+namespace sluice::worker::publish {
 namespace {
 
 using common::Errc;
@@ -24,8 +24,6 @@ using common::Result;
 using JsonValue = rapidjson::Value;
 
 constexpr std::size_t kMaxShortstr = 255;  // AMQP shortstr: one length octet
-// Headers are usually a few small entries; larger allocations get their own block anyway.
-constexpr std::size_t kPoolPageSize = 4096;
 
 Error invalid(std::string_view field, std::string_view rule) {
   std::string message = "field \"";
@@ -94,21 +92,13 @@ constexpr ShortstrField kShortstrFields[] = {
     {"type", AMQP_BASIC_TYPE_FLAG, &amqp_basic_properties_t::type, nullptr},
     {"user_id", AMQP_BASIC_USER_ID_FLAG, &amqp_basic_properties_t::user_id, nullptr},
 };
-static_assert(std::size(kShortstrFields) == PublishMessage::kShortstrCount,
-              "one storage string per shortstr field");
-
-// Copies the value into `storage` (a member of the never-moving PublishMessage) and points
-// the property at it.
-Result<void> set_shortstr(const ShortstrField& field, const FormFields& fields,
-                          std::string& storage, amqp_basic_properties_t& props) {
+Result<void> set_shortstr(const ShortstrField& field, const FormFields& fields, AmqpMessage& msg) {
   const std::string* value = find_set(fields, field.name);
   if (value == nullptr) return {};
   if (value->size() > kMaxShortstr) return invalid(field.name, "must be at most 255 bytes");
   if (field.check != nullptr)
     if (Result<void> r = field.check(*value); !r) return r;
-  storage = *value;
-  props.*field.member = amqp_bytes_t{storage.size(), storage.data()};
-  props._flags |= field.flag;
+  msg.set_string(field.member, field.flag, *value);
   return {};
 }
 
@@ -155,11 +145,11 @@ Result<void> set_timestamp(const FormFields& fields, amqp_basic_properties_t& pr
   return {};
 }
 
-// Turns parsed JSON into rabbitmq-c field values allocated in the message's pool, counting
+// Turns parsed JSON into rabbitmq-c field values allocated in the message, counting
 // the bytes amqp_encode_table will write so the header frame always fits frame_max.
 class TableBuilder {
  public:
-  explicit TableBuilder(amqp_pool_t& pool) : pool_(pool) {}
+  explicit TableBuilder(AmqpMessage& msg) : msg_(msg) {}
 
   Result<void> table(const JsonValue& object, int depth, amqp_table_t& out);
 
@@ -167,10 +157,10 @@ class TableBuilder {
   Result<void> array(const JsonValue& array, int depth, amqp_array_t& out);
   Result<void> value(const JsonValue& v, int depth, amqp_field_value_t& out);
   Result<void> charge(std::size_t bytes);
-  amqp_bytes_t copy(std::string_view bytes);
-  void* allocate(std::size_t bytes);
+  amqp_bytes_t copy(std::string_view bytes) { return msg_.copy(bytes); }
+  void* allocate(std::size_t bytes) { return msg_.allocate(bytes); }
 
-  amqp_pool_t& pool_;
+  AmqpMessage& msg_;
   std::size_t encoded_ = 0;
 };
 
@@ -277,24 +267,7 @@ Result<void> TableBuilder::charge(std::size_t bytes) {
   return {};
 }
 
-amqp_bytes_t TableBuilder::copy(std::string_view bytes) {
-  if (bytes.empty()) return amqp_bytes_t{0, nullptr};  // amqp_pool_alloc(0) is NULL anyway
-  amqp_bytes_t out;
-  amqp_pool_alloc_bytes(&pool_, bytes.size(), &out);
-  if (out.bytes == nullptr) std::abort();  // OOM aborts (STYLE.md)
-  std::memcpy(out.bytes, bytes.data(), bytes.size());
-  return out;
-}
-
-void* TableBuilder::allocate(std::size_t bytes) {
-  if (bytes == 0) return nullptr;
-  void* p = amqp_pool_alloc(&pool_, bytes);
-  if (p == nullptr) std::abort();  // OOM aborts (STYLE.md)
-  return p;
-}
-
-Result<void> set_headers(const FormFields& fields, amqp_pool_t& pool,
-                         amqp_basic_properties_t& props) {
+Result<void> set_headers(const FormFields& fields, AmqpMessage& msg) {
   const std::string* text = find_set(fields, "headers");
   if (text == nullptr) return {};
   rapidjson::Document doc;
@@ -304,7 +277,8 @@ Result<void> set_headers(const FormFields& fields, amqp_pool_t& pool,
       rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   doc.Parse<kFlags>(text->data(), text->size());
   if (doc.HasParseError() || !doc.IsObject()) return invalid("headers", "must be a JSON object");
-  TableBuilder builder(pool);
+  amqp_basic_properties_t& props = msg.properties();
+  TableBuilder builder(msg);
   if (Result<void> r = builder.table(doc, 1, props.headers); !r) return r;
   props._flags |= AMQP_BASIC_HEADERS_FLAG;
   return {};
@@ -325,94 +299,31 @@ Result<void> set_mandatory(const FormFields& fields, bool& mandatory) {
   return {};
 }
 
-// One problem of the publish section, with the node's own position: the caller can only
-// place the whole error at the section.
-void add_problem(std::vector<std::pair<std::string, std::string>>& problems, const std::string& key,
-                 const YAML::Node& node, const std::string& reason) {
-  std::string where;
-  const YAML::Mark mark = node.Mark();
-  if (mark.line >= 0) {
-    where = " (line " + std::to_string(mark.line + 1) + ", column " +
-            std::to_string(mark.column + 1) + ")";
-  }
-  problems.emplace_back(key, reason + where);
-}
-
-void read_setting(const std::string& name, const YAML::Node& value, MessageDefaults& out,
-                  std::vector<std::pair<std::string, std::string>>& problems) {
-  const std::string key = "publish." + name;
-  if (name == "default_delivery_mode") {
-    std::string text = value.IsScalar() ? value.Scalar() : std::string();
-    if (text == "1" || text == "2") {
-      out.delivery_mode = static_cast<uint8_t>(text[0] - '0');
-    } else {
-      add_problem(problems, key, value, "must be 1 (transient) or 2 (persistent)");
-    }
-  } else if (name == "mandatory") {
-    bool flag = false;
-    if (value.IsScalar() && YAML::convert<bool>::decode(value, flag)) {
-      out.mandatory = flag;
-    } else {
-      add_problem(problems, key, value, "must be true or false");
-    }
-  } else {
-    add_problem(problems, key, value, "unknown key");
-  }
-}
-
 }  // namespace
 
-Result<MessageDefaults> parse_publish_settings(const YAML::Node& section) {
-  MessageDefaults settings;
-  // Persistent unless configured otherwise: a 204 then means the message survives a broker
-  // restart in a durable queue, which a transient message does not.
-  settings.delivery_mode = 2;
-  if (!section.IsDefined() || section.IsNull()) return settings;
-  if (!section.IsMap()) {
-    return common::make_error(Errc::bad_request, "publish",
-                              "must be a map of settings (default_delivery_mode, mandatory)");
-  }
-  std::vector<std::pair<std::string, std::string>> problems;
-  for (const auto& entry : section) {
-    std::string name = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
-    read_setting(name, entry.second, settings, problems);
-  }
-  if (problems.empty()) return settings;
-  std::string message = problems[0].second;
-  for (std::size_t i = 1; i < problems.size(); ++i)
-    message.append("; ").append(problems[i].first).append(": ").append(problems[i].second);
-  return common::make_error(Errc::bad_request, problems[0].first, std::move(message));
-}
-
-PublishMessage::PublishMessage() {
-  init_amqp_pool(&pool_, kPoolPageSize);
-}
-
-PublishMessage::~PublishMessage() {
-  empty_amqp_pool(&pool_);
-}
-
-Result<std::unique_ptr<PublishMessage>> build_message(const FormFields& fields,
-                                                      const MessageDefaults& defaults) {
-  auto msg = std::make_unique<PublishMessage>();
+Result<std::unique_ptr<AmqpMessage>> build_message(const FormFields& fields,
+                                                   const MessageDefaults& defaults) {
+  auto msg = std::make_unique<AmqpMessage>();
   // Byte-exact: no strip, no control-character replacement, NULs and CR/LF kept.
-  if (auto body = fields.find("body"); body != fields.end()) msg->body_ = body->second;
+  if (auto body = fields.find("body"); body != fields.end()) msg->set_body(body->second);
 
+  amqp_basic_properties_t& props = msg->properties();
   Result<void> r;
   for (std::size_t i = 0; r && i < std::size(kShortstrFields); ++i)
-    r = set_shortstr(kShortstrFields[i], fields, msg->strings_[i], msg->props_);
+    r = set_shortstr(kShortstrFields[i], fields, *msg);
   for (std::size_t i = 0; r && i < std::size(kOctetFields); ++i)
-    r = set_octet(kOctetFields[i], fields, msg->props_);
-  if (r) r = set_timestamp(fields, msg->props_);
-  if (r) r = set_headers(fields, msg->pool_, msg->props_);
-  msg->mandatory_ = defaults.mandatory;
-  if (r) r = set_mandatory(fields, msg->mandatory_);
+    r = set_octet(kOctetFields[i], fields, props);
+  if (r) r = set_timestamp(fields, props);
+  if (r) r = set_headers(fields, *msg);
+  bool mandatory = defaults.mandatory;
+  if (r) r = set_mandatory(fields, mandatory);
   if (!r) return r.error();
-  if (defaults.delivery_mode != 0 && !(msg->props_._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)) {
-    msg->props_.delivery_mode = defaults.delivery_mode;
-    msg->props_._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
+  msg->set_mandatory(mandatory);
+  if (defaults.delivery_mode != 0 && !(props._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)) {
+    props.delivery_mode = defaults.delivery_mode;
+    props._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
   }
   return {std::move(msg)};
 }
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::publish

@@ -1,6 +1,6 @@
-#define BOOST_TEST_MODULE publish_message
-#include "worker/modules/publish_message.h"
-#include "tests/unit/worker/publish_message_helpers.h"
+#define BOOST_TEST_MODULE publish_message_fields
+#include "worker/modules/publish/message_fields.h"
+#include "tests/unit/worker/modules/publish/message_helpers.h"
 
 #include <amqp_framing.h>
 
@@ -15,10 +15,9 @@
 using sluice::common::Errc;
 using sluice::common::Error;
 using sluice::common::FormFields;
-using sluice::worker::build_message;
-using sluice::worker::MessageDefaults;
-using sluice::worker::parse_publish_settings;
-using sluice::worker::PublishMessage;
+using sluice::worker::AmqpMessage;
+using sluice::worker::publish::build_message;
+using sluice::worker::publish::MessageDefaults;
 using Props = amqp_basic_properties_t;
 
 namespace {
@@ -52,7 +51,7 @@ Error headers_error(const std::string& json) {
   return expect_error(FormFields{{"headers", json}}, "headers");
 }
 
-const amqp_table_t& headers_of(const PublishMessage& m) {
+const amqp_table_t& headers_of(const AmqpMessage& m) {
   BOOST_REQUIRE(m.properties()._flags & AMQP_BASIC_HEADERS_FLAG);
   return m.properties().headers;
 }
@@ -179,14 +178,14 @@ BOOST_AUTO_TEST_CASE(empty_fields_are_absent) {
 // The properties point into the message itself and its pool: moving the owning pointer around
 // (and the containers holding it) must not invalidate them.
 BOOST_AUTO_TEST_CASE(properties_survive_moving_the_pointer) {
-  std::vector<std::unique_ptr<PublishMessage>> queue;
+  std::vector<std::unique_ptr<AmqpMessage>> queue;
   for (int i = 0; i < 50; ++i) {
     FormFields f = all_fields();
     f["app_id"] = "a" + std::to_string(i);  // short: lives in the SSO buffer
     f["message_id"] = std::string(200, 'm') + std::to_string(i);
     queue.push_back(build_ok(f));
   }
-  std::vector<std::unique_ptr<PublishMessage>> moved;
+  std::vector<std::unique_ptr<AmqpMessage>> moved;
   for (auto& m : queue)
     moved.push_back(std::move(m));
   for (int i = 0; i < 50; ++i) {
@@ -334,43 +333,6 @@ BOOST_AUTO_TEST_CASE(mandatory_is_true_false_1_or_0_and_defaults_to_the_setting)
       BOOST_TEST(e.message == "field \"mandatory\" must be true, false, 1 or 0");
     }
   }
-}
-
-BOOST_AUTO_TEST_CASE(publish_settings_default_to_persistent_and_not_mandatory) {
-  for (const char* yaml : {"", "publish:", "publish: {}"}) {
-    YAML::Node root = YAML::Load(yaml);
-    auto r = parse_publish_settings(root["publish"]);
-    BOOST_REQUIRE(r.ok());
-    BOOST_TEST(r->delivery_mode == 2);
-    BOOST_TEST(!r->mandatory);
-  }
-  auto r = parse_publish_settings(YAML::Load("{default_delivery_mode: 1, mandatory: true}"));
-  BOOST_REQUIRE(r.ok());
-  BOOST_TEST(r->delivery_mode == 1);
-  BOOST_TEST(r->mandatory);
-}
-
-BOOST_AUTO_TEST_CASE(every_bad_publish_setting_is_reported_with_its_key) {
-  auto r = parse_publish_settings(
-      YAML::Load("default_delivery_mode: 3\nmandatory: sometimes\nconfirm: yes\n"));
-  BOOST_REQUIRE(!r.ok());
-  const Error& e = r.error();
-  BOOST_TEST(e.short_code == "publish.default_delivery_mode");
-  BOOST_TEST(e.message.find("must be 1 (transient) or 2 (persistent) (line 1, column 24)") == 0u,
-             e.message);
-  BOOST_TEST(e.message.find("; publish.mandatory: must be true or false (line 2, column 12)") !=
-                 std::string::npos,
-             e.message);
-  BOOST_TEST(e.message.find("; publish.confirm: unknown key") != std::string::npos, e.message);
-  for (const char* bad : {"default_delivery_mode: [2]", "default_delivery_mode: persistent",
-                          "default_delivery_mode: 0", "default_delivery_mode: 2.0"}) {
-    auto one = parse_publish_settings(YAML::Load(bad));
-    BOOST_TEST(!one.ok(), bad);
-    if (!one.ok()) BOOST_TEST(one.error().short_code == "publish.default_delivery_mode");
-  }
-  auto list = parse_publish_settings(YAML::Load("[1, 2]"));
-  BOOST_REQUIRE(!list.ok());
-  BOOST_TEST(list.error().short_code == "publish");
 }
 
 BOOST_AUTO_TEST_CASE(first_invalid_field_is_reported_and_nothing_is_returned) {
@@ -551,14 +513,14 @@ std::string string_header(std::size_t length) {
 
 // The cap is on the encoded table: 4 (table length) + 1 + 1 (key) + 1 (kind) + 4 + n.
 BOOST_AUTO_TEST_CASE(headers_are_capped_at_64_kib_encoded) {
-  const std::size_t fits = sluice::worker::kMaxHeadersBytes - 11;
+  const std::size_t fits = sluice::worker::publish::kMaxHeadersBytes - 11;
   auto m = build_ok({{"headers", string_header(fits)}});
-  std::vector<char> buffer(2 * sluice::worker::kMaxHeadersBytes);
+  std::vector<char> buffer(2 * sluice::worker::publish::kMaxHeadersBytes);
   amqp_bytes_t out{buffer.size(), buffer.data()};
   size_t offset = 0;
   amqp_table_t table = m->properties().headers;
   BOOST_REQUIRE(amqp_encode_table(out, &table, &offset) == AMQP_STATUS_OK);
-  BOOST_TEST(offset == sluice::worker::kMaxHeadersBytes);
+  BOOST_TEST(offset == sluice::worker::publish::kMaxHeadersBytes);
 
   Error e = headers_error(string_header(fits + 1));
   BOOST_TEST(e.message ==

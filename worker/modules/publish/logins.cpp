@@ -1,4 +1,4 @@
-#include "worker/modules/publish_logins.h"
+#include "worker/modules/publish/logins.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-namespace sluice::worker {
+namespace sluice::worker::publish {
 
 LoginGuard::LoginGuard() {
   if (RAND_bytes(key_.data(), static_cast<int>(key_.size())) != 1) std::abort();  // no entropy
@@ -100,4 +100,4 @@ bool LoginGuard::admit(const std::string& user, Clock::time_point now) {
   return true;
 }
 
-}  // namespace sluice::worker
+}  // namespace sluice::worker::publish

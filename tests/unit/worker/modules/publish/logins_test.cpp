@@ -1,12 +1,12 @@
 #define BOOST_TEST_MODULE publish_logins
 // The worker's login guard: refusals remembered by digest, logins bounded per worker and
 // per user, a refused user slowed to one login a second.
-#include "worker/modules/publish_logins.h"
+#include "worker/modules/publish/logins.h"
 
 #include <boost/test/unit_test.hpp>
 #include <string>
 
-using sluice::worker::LoginGuard;
+using sluice::worker::publish::LoginGuard;
 using namespace std::chrono_literals;
 
 BOOST_AUTO_TEST_CASE(a_refusal_is_remembered_for_that_password_only) {
