@@ -46,6 +46,8 @@ void WorkerSlot::reset_counters() {
     c.store(0, kRelaxed);
   for (auto& c : responses)
     c.store(0, kRelaxed);
+  for (auto& c : module_counters)
+    c.store(0, kRelaxed);
   processing_time_us.store(0, kRelaxed);
   connections_accepted.store(0, kRelaxed);
   connections_open.store(0, kRelaxed);

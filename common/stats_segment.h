@@ -16,6 +16,8 @@ constexpr size_t kStatsMaxSlots = 256;    // ports x 2 during a reload, with roo
 constexpr size_t kStatsMethodSlots = 32;  // indexed by libevhtp's htp_method
 constexpr int kStatsFirstStatus = 100;
 constexpr int kStatsLastStatus = 599;
+// Counters the modules declare (worker/module_counters.h), for every module of the build.
+constexpr size_t kStatsModuleCounters = 128;
 
 using Counter = std::atomic<uint64_t>;
 static_assert(Counter::is_always_lock_free, "process-shared counters must be lock-free");
@@ -47,6 +49,7 @@ struct WorkerSlot {
   Counter processing_time_us;
   Counter connections_accepted;
   Counter connections_open;
+  Counter module_counters[kStatsModuleCounters];
   RusageSnapshot usage;
 
   void count_response(int status, uint64_t elapsed_us);

@@ -109,7 +109,8 @@ struct HttpServer::Connection {
   bool served = false;        // has started a request (else "fresh" for a drain)
   HeadScan scan;
   std::unique_ptr<ChunkedDecoder> chunked;
-  common::EventPtr wake;  // work that must run outside libevhtp's callbacks
+  common::EventPtr wake;        // work that must run outside libevhtp's callbacks
+  common::EventPtr hold_timer;  // the held request's deadline (RequestCtx::hold)
   bool resume_pending = false;
   bool client_eof = false;  // the client half-closed: it reads, it sends nothing more
   evbuffer_cb_entry* input_watch = nullptr;
@@ -145,6 +146,7 @@ common::Result<void> HttpServer::start(int fd) {
       [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->sweep(); }, this));
   timeval every = common::to_timeval(kSweepMs);
   evtimer_add(sweep_.get(), &every);
+  gone_event_.reset(event_new(base_, -1, 0, on_gone_notices, this));
   return {};
 }
 
@@ -517,6 +519,15 @@ common::Result<void> HttpServer::route_and_precheck(RequestCtx& ctx) {
   return {};
 }
 
+// A held request's client is gone on a reset or a failed write, and on an EOF when its
+// module said so (RequestCtx::Eof): a long-poll's client that closes is not coming back.
+bool HttpServer::client_left(const Connection& c, short events) const {
+  const RequestCtx* ctx = c.ctx;
+  if (c.phase != Phase::busy || ctx == nullptr || !ctx->held_ || ctx->replied()) return false;
+  if ((events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) != 0) return true;
+  return (events & BEV_EVENT_EOF) != 0 && ctx->eof_ == RequestCtx::Eof::gone;
+}
+
 void HttpServer::on_wake(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   HttpServer* self = c->server;
@@ -550,6 +561,13 @@ void HttpServer::on_event(evhtp_connection_t* conn, short events, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
   Connection* c = self->find(conn);
   if (c == nullptr) return;
+  if (self->client_left(*c, events)) {
+    // libevhtp frees the connection right after this hook, and the request with it (its
+    // module is told through on_gone); a paused one only gets marked, so free it from the
+    // wake event.
+    if (paused(conn)) self->wake(*c);
+    return;
+  }
   bool eof = (events & BEV_EVENT_EOF) != 0 && (events & BEV_EVENT_ERROR) == 0;
   bool answering = c->phase == Phase::busy || c->phase == Phase::replied ||
                    (c->phase == Phase::closing && !self->closer_.closing(conn));
@@ -704,6 +722,80 @@ void HttpServer::after_reply(Connection& c) {
   }
 }
 
+void HttpServer::arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout) {
+  Connection* c = find(evhtp_request_get_connection(ctx.raw()));
+  if (c == nullptr) return;
+  // One timer per connection, kept for its later requests: a keep-alive client's publishes
+  // re-arm it without an allocation.
+  if (!c->hold_timer) c->hold_timer.reset(evtimer_new(base_, on_hold_timeout, c));
+  timeval tv = common::to_timeval(timeout.count());
+  evtimer_add(c->hold_timer.get(), &tv);
+}
+
+void HttpServer::end_hold(RequestCtx& ctx) {
+  ctx.held_ = false;
+  evhtp_connection_t* conn = evhtp_request_get_connection(ctx.raw());
+  Connection* c = find(conn);
+  if (c != nullptr && c->hold_timer) evtimer_del(c->hold_timer.get());
+  set_read_timeout(conn, true);
+}
+
+void HttpServer::on_hold_timeout(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<Connection*>(arg);
+  if (c->ctx != nullptr) c->server->hold_expired(*c->ctx);
+}
+
+// The module's timeout answer, or a 503 when it gives none. The handler is moved out first:
+// answering clears the ctx's handlers, this one included.
+void HttpServer::hold_expired(RequestCtx& ctx) {
+  if (!ctx.held_ || ctx.replied()) return;
+  CtxRef keep(ctx);
+  RequestCtx::OnTimeout on_timeout = std::move(ctx.on_timeout_);
+  ctx.on_timeout_ = nullptr;
+  if (on_timeout) guard("hold timeout", ctx, [&] { on_timeout(ctx); });
+  if (!ctx.replied()) {
+    send_error(ctx, common::make_error(common::Errc::backend_unavailable, "timeout",
+                                       "the request could not be answered in time; retry later"));
+  }
+}
+
+void HttpServer::expire_holds() {
+  std::vector<CtxRef> due;
+  for (const auto& [conn, c] : conns_) {
+    if (c->phase == Phase::busy && c->ctx != nullptr && c->ctx->held_) due.emplace_back(*c->ctx);
+  }
+  for (const CtxRef& ref : due)
+    hold_expired(*ref);
+}
+
+size_t HttpServer::held() const {
+  size_t n = 0;
+  for (const auto& [conn, c] : conns_)
+    n += c->phase == Phase::busy && c->ctx != nullptr && c->ctx->held_ ? 1 : 0;
+  return n;
+}
+
+// The module hears of it on the next loop turn, outside libevhtp's callbacks, so a module
+// walking its own waiter list never sees it change under it.
+void HttpServer::notify_gone(RequestCtx& ctx) {
+  gone_.emplace_back(ctx);
+  event_active(gone_event_.get(), EV_TIMEOUT, 1);
+}
+
+void HttpServer::on_gone_notices(evutil_socket_t, short, void* arg) {
+  static_cast<HttpServer*>(arg)->run_gone_notices();
+}
+
+void HttpServer::run_gone_notices() {
+  std::vector<CtxRef> gone;
+  gone.swap(gone_);
+  for (const CtxRef& ref : gone) {
+    RequestCtx::OnGone on_gone = std::move(ref->on_gone_);
+    ref->on_gone_ = nullptr;
+    if (on_gone && !ref->replied()) guard("client gone", *ref, [&] { on_gone(); });
+  }
+}
+
 void HttpServer::set_read_timeout(evhtp_connection_t* conn, bool on) {
   timeval read_timeout = common::to_timeval(listen_.client_timeout.count());
   evhtp_connection_set_timeouts(conn, on ? &read_timeout : nullptr, nullptr);
@@ -721,6 +813,7 @@ void HttpServer::finish_request(RequestCtx& ctx) {
   // On a connection being freed its own fini came first, and find() says no.
   if (Connection* c = find(evhtp_request_get_connection(ctx.raw()))) {
     if (c->ctx == &ctx) {
+      if (c->hold_timer) evtimer_del(c->hold_timer.get());
       c->ctx = nullptr;
       c->phase = Phase::idle;
       c->since = Clock::now();
@@ -728,6 +821,11 @@ void HttpServer::finish_request(RequestCtx& ctx) {
   }
   --in_flight_;
   ctx.req_ = nullptr;
+  ctx.held_ = false;
+  // The timeout handler may hold a reference to the ctx itself; with the request gone it
+  // can never run.
+  ctx.on_timeout_ = nullptr;
+  if (!ctx.replied() && ctx.on_gone_) notify_gone(ctx);
   ctx.release();
 }
 

@@ -26,17 +26,17 @@
 #include <memory>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/config.h"
 #include "common/handles/event.h"
 #include "common/result.h"
 #include "common/stats_segment.h"
 #include "worker/lingering_close.h"
+#include "worker/request.h"
 #include "worker/router.h"
 
 namespace sluice::worker {
-
-class RequestCtx;
 
 class HttpServer {
  public:
@@ -60,6 +60,12 @@ class HttpServer {
 
   // client_timeout on (the default) or off for a connection whose request waits on a backend.
   void set_read_timeout(evhtp_connection_t* conn, bool on);
+  // RequestCtx::hold and reply: the held request's deadline, armed and ended.
+  void arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout);
+  void end_hold(RequestCtx& ctx);
+  // A graceful stop: every held request gets its timeout answer now.
+  void expire_holds();
+  size_t held() const;
 
   // RequestCtx::reply: writes the response head and body, then lets the connection go on.
   void send_response(RequestCtx& ctx, int status, std::string_view content_type,
@@ -84,6 +90,8 @@ class HttpServer {
   static void on_readable(bufferevent* bev, void* arg);
   static void on_input_changed(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
   static void on_wake(evutil_socket_t, short, void* arg);
+  static void on_hold_timeout(evutil_socket_t, short, void* arg);
+  static void on_gone_notices(evutil_socket_t, short, void* arg);
   static void on_accept_error(evconnlistener* listener, void* arg);
 
   void accept_connection(evhtp_connection_t* conn);
@@ -107,6 +115,10 @@ class HttpServer {
   void close_after_answer(Connection& c);
   static void skip_empty_lines(evbuffer* input);
   void finish_request(RequestCtx& ctx);
+  void hold_expired(RequestCtx& ctx);
+  bool client_left(const Connection& c, short events) const;
+  void notify_gone(RequestCtx& ctx);
+  void run_gone_notices();
   void resume_accepting();
   void sweep();
   Connection* find(evhtp_connection_t* conn) const;
@@ -119,6 +131,8 @@ class HttpServer {
   common::EvhtpPtr htp_;
   common::EventPtr accept_pause_;
   common::EventPtr sweep_;
+  common::EventPtr gone_event_;
+  std::vector<CtxRef> gone_;  // clients gone before their answer, told on the next turn
   std::chrono::steady_clock::time_point last_accept_error_log_;
   bool draining_ = false;
   bool in_parser_callback_ = false;  // inside libevhtp's request callback (its read path)

@@ -31,17 +31,28 @@ void RequestCtx::add_header(std::string_view name, std::string_view value) {
                                                                std::string(value).c_str(), 1, 1));
 }
 
-void RequestCtx::hold() {
-  if (req_ == nullptr || held_) return;
+void RequestCtx::hold(std::chrono::milliseconds timeout, OnTimeout on_timeout) {
+  if (req_ == nullptr || status_ != 0) return;
+  on_timeout_ = std::move(on_timeout);
+  if (!held_) server_.set_read_timeout(evhtp_request_get_connection(req_), false);
   held_ = true;
-  server_.set_read_timeout(evhtp_request_get_connection(req_), false);
+  server_.arm_hold(*this, timeout);
+}
+
+void RequestCtx::on_gone(OnGone fn, Eof eof) {
+  on_gone_ = std::move(fn);
+  eof_ = eof;
 }
 
 void RequestCtx::reply(int status, std::string_view content_type, std::string_view body) {
   if (status_ != 0) return;
   status_ = status;
+  // Answered: the handlers (which may hold references to this ctx) have nothing left to do.
+  // The one running now, if any, was moved out before it was called.
+  on_timeout_ = nullptr;
+  on_gone_ = nullptr;
   if (req_ == nullptr) return;
-  if (held_) server_.set_read_timeout(evhtp_request_get_connection(req_), true);
+  if (held_) server_.end_hold(*this);
   // Keep-alive clients reconnect elsewhere: this worker is about to exit. (libevhtp's
   // evhtp_request_set_keepalive(req, 0) does nothing in 1.2.18; clearing the flag makes it
   // close after this answer, and the answer says "Connection: close".)

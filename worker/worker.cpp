@@ -18,6 +18,9 @@ constexpr long long kDrainPollMs = 50;
 // How long a drain waits for connections accepted just before it that have not sent their
 // request yet (bounded by shutdown_timeout).
 constexpr std::chrono::milliseconds kFreshConnectionGrace{2000};
+// Held requests still unanswered this long before shutdown_timeout get their timeout answer
+// (at most half of shutdown_timeout), so a client is answered rather than cut off.
+constexpr std::chrono::milliseconds kHeldAnswerMargin{1000};
 
 }  // namespace
 
@@ -50,6 +53,7 @@ common::Result<void> Worker::init() {
         m->configure(it != config().module_sections.end() ? it->second : YAML::Node());
     if (!configured) return configured.error();
     m->add_routes(router_);
+    m->bind_counters(counters_in(s, m->name()));
   }
   http_ = std::make_unique<HttpServer>(base(), listen(), router_, s);
   if (auto started = http_->start(launch_.listen_fd); !started) return started.error();
@@ -113,15 +117,16 @@ void Worker::on_signal(int signo) {
 
 void Worker::begin_drain() {
   if (drain_timer_) return;
-  SLOG_INFO(kModule, "graceful stop: %llu requests in flight",
-            static_cast<unsigned long long>(http_->in_flight()));
+  SLOG_INFO(kModule, "graceful stop: %llu requests in flight (%zu held)",
+            static_cast<unsigned long long>(http_->in_flight()), http_->held());
+  auto now = std::chrono::steady_clock::now();
+  const std::chrono::milliseconds timeout = config().daemon.shutdown_timeout;
+  drain_deadline_ = now + timeout;
+  drain_fresh_deadline_ = now + std::min(kFreshConnectionGrace, timeout);
+  drain_answer_held_ = drain_deadline_ - std::min(kHeldAnswerMargin, timeout / 2);
   http_->drain();
   for (auto& m : modules_)
-    m->drain();
-  auto now = std::chrono::steady_clock::now();
-  drain_deadline_ = now + config().daemon.shutdown_timeout;
-  drain_fresh_deadline_ = now + std::min<std::chrono::milliseconds>(
-                                    kFreshConnectionGrace, config().daemon.shutdown_timeout);
+    m->drain(drain_answer_held_);
   drain_timer_.reset(event_new(
       base(), -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->check_drained(); }, this));
@@ -130,16 +135,29 @@ void Worker::begin_drain() {
   check_drained();
 }
 
+size_t Worker::module_work() const {
+  size_t work = 0;
+  for (const auto& m : modules_)
+    work += m->work_in_flight();
+  return work;
+}
+
 void Worker::check_drained() {
   auto now = std::chrono::steady_clock::now();
+  if (!held_answered_ && now >= drain_answer_held_) {
+    held_answered_ = true;
+    http_->expire_holds();
+  }
   bool fresh_waiting = http_->fresh_connections() > 0 && now < drain_fresh_deadline_;
-  if (http_->in_flight() == 0 && !fresh_waiting) {
+  if (http_->in_flight() == 0 && module_work() == 0 && !fresh_waiting) {
     event_base_loopexit(base(), nullptr);
     return;
   }
   if (now >= drain_deadline_) {
-    SLOG_WARN(kModule, "shutdown_timeout reached with %llu requests in flight; exiting",
-              static_cast<unsigned long long>(http_->in_flight()));
+    SLOG_WARN(kModule,
+              "shutdown_timeout reached with %llu requests and %zu module tasks in flight; "
+              "exiting",
+              static_cast<unsigned long long>(http_->in_flight()), module_work());
     event_base_loopexit(base(), nullptr);
   }
 }

@@ -43,6 +43,7 @@ class Worker {
   void on_signal(int signo);
   void begin_drain();
   void check_drained();
+  size_t module_work() const;
   void add_signal(common::EventPtr& ev, int signo);
 
   common::EventBasePtr base_;
@@ -59,6 +60,8 @@ class Worker {
   common::EventPtr drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::chrono::steady_clock::time_point drain_fresh_deadline_;
+  std::chrono::steady_clock::time_point drain_answer_held_;
+  bool held_answered_ = false;
 };
 
 }  // namespace sluice::worker

@@ -4,6 +4,7 @@
 // queue afterwards, every other request must have had a 5xx, and publishing must resume
 // without anyone touching sluiced.
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "tests/harness/amqp_client.h"
+#include "tests/harness/net.h"
 #include "tests/integration/fixtures.h"
 
 using namespace sluice::test;
@@ -274,4 +276,96 @@ BOOST_AUTO_TEST_CASE(an_idle_connection_keeps_its_heartbeats) {
   rapidjson::Document doc = parse_json(http_get(b.port, "/stats").body);
   BOOST_TEST(doc["connections"]["/:guest"]["connections"]["opened"].GetUint64() == 1u);
   BOOST_TEST(doc["connections"]["/:guest"]["connections"]["closed"].GetUint64() == 0u);
+}
+
+namespace {
+
+// A publish sent on a raw socket, left waiting for its confirm; returns the socket.
+int send_raw_publish(uint16_t port, const std::string& body) {
+  int fd = connect_loopback(port);
+  BOOST_REQUIRE(fd >= 0);
+  std::string form = "body=" + body;
+  std::string request = "POST /%2F/amq.default/q HTTP/1.1\r\nHost: t\r\nAuthorization: " +
+                        basic_auth("guest", "guest") +
+                        "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+                        std::to_string(form.size()) + "\r\n\r\n" + form;
+  BOOST_REQUIRE(detail::send_all(fd, request, std::chrono::steady_clock::now() + 2s));
+  return fd;
+}
+
+void reset_and_close(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+
+uint64_t counter(const rapidjson::Document& doc, const char* name) {
+  return doc["counters"][name].GetUint64();
+}
+
+}  // namespace
+
+// The client of a publish waiting for its confirm resets the connection: nothing of it stays
+// in the worker, and the confirm that comes later is still counted.
+BOOST_AUTO_TEST_CASE(a_client_gone_while_its_confirm_is_awaited_leaves_nothing_behind) {
+  OwnBroker b("10s", "5s");
+  b.freeze();
+  int fd = send_raw_publish(b.port, "2");
+  std::this_thread::sleep_for(300ms);
+  reset_and_close(fd);
+  bool cleared = false;
+  for (int i = 0; i < 100 && !cleared; ++i) {
+    rapidjson::Document doc = parse_json(http_get(b.port, "/stats").body);
+    // This /stats request's own connection is the one left open.
+    cleared = doc["worker"]["connections_open"].GetUint64() == 1u &&
+              counter(doc, "publish.client_gone") == 1u;
+    if (!cleared) std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(cleared);
+  b.thaw();
+  uint64_t confirms = 0;
+  for (int i = 0; i < 200 && confirms < 2; ++i) {
+    confirms = counter(parse_json(http_get(b.port, "/stats").body), "publish.confirms");
+    if (confirms < 2) std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(confirms == 2u);  // the set-up's publish and the abandoned one
+}
+
+// A graceful stop answers a publish still waiting for its confirm (503, retry elsewhere)
+// shortly before shutdown_timeout (5 s here), rather than closing its connection unanswered.
+BOOST_AUTO_TEST_CASE(a_graceful_stop_answers_a_held_publish_before_shutdown_timeout) {
+  OwnBroker b("30s", "60s");
+  b.freeze();
+  HttpResponse r;
+  std::thread client([&] { r = b.publish("body=2"); });
+  std::this_thread::sleep_for(300ms);
+  auto stopped = std::chrono::steady_clock::now();
+  b.sluiced->signal(SIGTERM);
+  client.join();
+  auto took = std::chrono::steady_clock::now() - stopped;
+  b.thaw();
+  check_error_body(r, 503, "confirm_timeout");
+  BOOST_TEST(r.header("connection") == "close");
+  BOOST_TEST((took >= 3500ms));
+  BOOST_TEST((took < 4800ms));
+  BOOST_TEST(b.sluiced->wait_exit(10s).has_value());
+}
+
+// A drain waits for the confirms of publishes whose clients are gone (module work, not an
+// HTTP request), and exits as soon as they come.
+BOOST_AUTO_TEST_CASE(a_graceful_stop_waits_for_the_confirms_of_abandoned_publishes) {
+  OwnBroker b("30s", "60s");
+  b.freeze();
+  int fd = send_raw_publish(b.port, "2");
+  std::this_thread::sleep_for(300ms);
+  reset_and_close(fd);
+  std::this_thread::sleep_for(200ms);
+  auto stopped = std::chrono::steady_clock::now();
+  b.sluiced->signal(SIGTERM);
+  std::this_thread::sleep_for(1500ms);
+  BOOST_TEST(b.sluiced->running(), "the worker waits for the confirm");
+  b.thaw();
+  BOOST_TEST(b.sluiced->wait_exit(10s).has_value());
+  auto took = std::chrono::steady_clock::now() - stopped;
+  BOOST_TEST((took < 4s), "exited once the confirm came, before shutdown_timeout");
 }

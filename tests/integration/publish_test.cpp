@@ -435,11 +435,22 @@ BOOST_AUTO_TEST_CASE(two_workers_and_many_concurrent_clients) {
   std::string first_failure = failures.empty() ? "" : failures.front();
   BOOST_TEST(failures.size() == 0u, first_failure);
   BOOST_TEST(amqp.count("concurrent") == 1600u);
-  // Each worker has its own connection for the pair, both used.
+  // Each worker has its own connection for the pair, both used; their confirms are counted
+  // in the shared segment, so the fleet's sum is every message.
+  uint64_t confirms = 0;
   for (uint16_t port : ports) {
     rapidjson::Document doc = parse_json(http_get(port, "/stats").body);
     BOOST_TEST(doc["connections"]["/:guest"]["publishes"].GetUint64() > 0u);
+    uint64_t own = doc["counters"]["publish.confirms"].GetUint64();
+    BOOST_TEST(own > 0u);
+    confirms += own;
   }
+  BOOST_TEST(confirms == 1600u);
+  rapidjson::Document fleet = parse_json(http_get(ports[0], "/stats/fleet").body);
+  BOOST_TEST(fleet["totals"]["counters"]["publish.confirms"].GetUint64() == 1600u);
+  BOOST_TEST(fleet["totals"]["counters"]["publish.unavailable"].GetUint64() == 0u);
+  for (const auto& w : fleet["workers"].GetArray())
+    BOOST_TEST(w["counters"]["publish.confirms"].GetUint64() > 0u);
 }
 
 // Bodies over the 2 KiB at which publishes are written at once rather than at the end of the

@@ -83,6 +83,7 @@ BOOST_AUTO_TEST_CASE(stats_has_statelessds_keys_and_types) {
                         "signals_received",
                         "swap_outs",
                         "connections",
+                        "counters",
                         "worker"};
   BOOST_TEST(doc.MemberCount() == std::size(keys));
   for (const char* k : keys)

@@ -3,10 +3,13 @@
 // register its routes on a listener, start with the worker, and drain on a graceful stop.
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
+#include <cstddef>
 #include <string_view>
 
 #include "common/json.h"
 #include "common/result.h"
+#include "worker/module_counters.h"
 
 namespace sluice::worker {
 
@@ -22,10 +25,23 @@ class Module {
   virtual common::Result<void> configure(const YAML::Node& section) = 0;
   virtual void add_routes(Router& router) = 0;
   virtual common::Result<void> start(Worker& worker) = 0;
-  // Stop taking new work; the worker exits once its requests in flight are answered.
-  virtual void drain() {}
-  // Entries for /stats "connections" (statelessd's per vhost:user AMQP connections).
-  virtual void report_connections(common::JsonWriter& w) const {}
+  // A graceful stop (SIGTERM, reload): stop taking new work and answer held requests before
+  // `deadline`. Requests still held shortly before it get their timeout answer from the
+  // HTTP server; the worker exits once requests and work_in_flight() are done, or at it.
+  virtual void drain(std::chrono::steady_clock::time_point deadline) {}
+  // Work no HTTP request counts any more that the worker should finish before it exits
+  // (publish: messages whose clients left, still waiting for their confirm).
+  virtual size_t work_in_flight() const { return 0; }
+  // The module's own keys in this worker's /stats document (publish: statelessd's
+  // "connections").
+  virtual void report(common::JsonWriter& w) const {}
+
+  // The module's counters (module_counters.h) in this worker's stats slot, bound by the
+  // worker before start().
+  void bind_counters(ModuleCounters counters) { counters_ = counters; }
+
+ protected:
+  ModuleCounters counters_;
 };
 
 }  // namespace sluice::worker

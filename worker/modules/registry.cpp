@@ -1,5 +1,6 @@
 #include "worker/modules/registry.h"
 
+#include <cstdlib>
 #include <functional>
 #include <utility>
 
@@ -12,14 +13,16 @@ namespace {
 struct Entry {
   const char* name;
   std::function<std::unique_ptr<Module>()> make;
+  CounterNames counters;
 };
 
 // Route order lives here (STYLE.md): fixed routes first, catch-alls last.
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> kEntries = {
-      {"stats", [] { return std::make_unique<stats::StatsModule>(); }},
-      {"publish",
-       [] { return std::make_unique<publish::PublishModule>(); }},  // the catch-all: last
+      {"stats", [] { return std::make_unique<stats::StatsModule>(); }, {}},
+      // The catch-all: last.
+      {"publish", [] { return std::make_unique<publish::PublishModule>(); },
+       counter_names(publish::PublishModule::kCounterNames)},
   };
   return kEntries;
 }
@@ -42,6 +45,28 @@ std::vector<std::unique_ptr<Module>> make_modules(const std::vector<std::string>
     if (wanted) modules.push_back(e.make());
   }
   return modules;
+}
+
+const std::vector<CounterGroup>& counter_layout() {
+  static const std::vector<CounterGroup> kLayout = [] {
+    std::vector<CounterGroup> layout;
+    size_t next = 0;
+    for (const auto& e : entries()) {
+      layout.push_back({e.name, e.counters, next});
+      next += e.counters.count;
+    }
+    // A build that declares more counters than a slot holds is a programming error.
+    if (next > common::kStatsModuleCounters) std::abort();
+    return layout;
+  }();
+  return kLayout;
+}
+
+ModuleCounters counters_in(common::WorkerSlot& slot, std::string_view module) {
+  for (const auto& g : counter_layout()) {
+    if (module == g.module) return ModuleCounters(slot.module_counters + g.first, g.names.count);
+  }
+  return {};
 }
 
 std::vector<common::ConfigProblem> check_module_config(const common::Config& config) {

@@ -23,6 +23,8 @@ constexpr size_t kMaxConnections = 1024;
 // A connection unused this long is closed: the next request logs in again, so a password
 // changed or revoked on the broker stops working within this time.
 constexpr std::chrono::minutes kIdleClose{5};
+// Beyond confirm_timeout, by which the connection answers every publish itself.
+constexpr std::chrono::seconds kHoldMargin{1};
 // RabbitMQ's default max_message_size: a larger body closes the publishing channel.
 constexpr size_t kMaxMessageBytes = 128u << 20;
 
@@ -233,10 +235,37 @@ void PublishModule::serve(RequestCtx& ctx) {
 
   auto conn = connection_for({*vhost, credentials.user, credentials.password});
   if (!conn) return answer_error(ctx, conn.error());
+  // The connection answers every publish by confirm_timeout; the hold's own deadline is
+  // a backstop, should a callback ever be lost. A client that half-closes still reads.
+  ctx.hold(rabbitmq_.confirm_timeout + kHoldMargin,
+           [](RequestCtx& held) { answer(held, PublishOutcome::timed_out); });
+  ctx.on_gone([this] { counters_.add(kClientGone); }, RequestCtx::Eof::half_close);
   CtxRef ref(ctx);
-  ctx.hold();
   (*conn)->publish(*exchange, *routing_key, std::move(*message),
-                   [ref](PublishOutcome outcome) { answer(*ref, outcome); });
+                   [this, ref](PublishOutcome outcome) {
+                     count(outcome);
+                     answer(*ref, outcome);
+                   });
+}
+
+// The broker's outcome, counted whether or not the client is still there to hear it.
+void PublishModule::count(PublishOutcome outcome) {
+  switch (outcome) {
+    case PublishOutcome::confirmed:
+      return counters_.add(kConfirms);
+    case PublishOutcome::rejected:
+      counters_.add(kNacks);
+      return counters_.add(kUnavailable);
+    case PublishOutcome::timed_out:
+    case PublishOutcome::unavailable:
+    case PublishOutcome::blocked:
+    case PublishOutcome::backlogged:
+      return counters_.add(kUnavailable);
+    case PublishOutcome::unroutable:
+      return counters_.add(kUnroutable);
+    default:
+      return;
+  }
 }
 
 // A connection that is open, opening, or answering from its own memory needs no login, so
@@ -292,8 +321,18 @@ void PublishModule::forget_connections(bool all_refused) {
   }
 }
 
-// statelessd's "vhost:user" entries, summed over the passwords seen for that pair.
-void PublishModule::report_connections(common::JsonWriter& w) const {
+// Connections with messages waiting or unconfirmed: a drain waits for their confirms even
+// when the clients that sent them are gone.
+size_t PublishModule::work_in_flight() const {
+  size_t busy = 0;
+  for (const auto& [key, conn] : connections_)
+    busy += conn->idle() ? 0 : 1;
+  return busy;
+}
+
+// statelessd's "connections": "vhost:user" entries, summed over the passwords seen for
+// that pair.
+void PublishModule::report(common::JsonWriter& w) const {
   struct Pair {
     AmqpCounters sum;
     bool connected = false;
@@ -306,6 +345,8 @@ void PublishModule::report_connections(common::JsonWriter& w) const {
     p.connected = p.connected || conn->connected();
     p.unconfirmed += conn->unconfirmed();
   }
+  w.Key("connections");
+  w.StartObject();
   for (const auto& [name, p] : pairs) {
     const AmqpCounters& c = p.sum;
     common::json_key(w, name);
@@ -324,6 +365,7 @@ void PublishModule::report_connections(common::JsonWriter& w) const {
     common::json_uint(w, "unroutable", c.unroutable);
     w.EndObject();
   }
+  w.EndObject();
 }
 
 }  // namespace sluice::worker::publish

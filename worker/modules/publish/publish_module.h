@@ -32,9 +32,18 @@ class PublishModule : public Module {
   common::Result<void> configure(const YAML::Node& section) override;
   void add_routes(Router& router) override;
   common::Result<void> start(Worker& worker) override;
-  void report_connections(common::JsonWriter& w) const override;
+  size_t work_in_flight() const override;
+  void report(common::JsonWriter& w) const override;
 
   static constexpr const char* kDefaultExchangeAlias = "amq.default";
+
+  // What became of the messages sent to the broker, in the shared stats segment
+  // ("publish.<name>" in /stats and summed in /stats/fleet): confirmed, nacked, not known to
+  // be safe (answered 503: nacked, timed out, connection lost, blocked), returned as
+  // unroutable; and clients gone before their answer.
+  enum Counter : size_t { kConfirms, kNacks, kUnavailable, kUnroutable, kClientGone };
+  static constexpr const char* kCounterNames[] = {"confirms", "nacks", "unavailable", "unroutable",
+                                                  "client_gone"};
 
  private:
   // Connections are keyed by every credential: a wrong password never rides on a
@@ -43,6 +52,7 @@ class PublishModule : public Module {
   using KeyView = std::tuple<std::string_view, std::string_view, std::string_view>;
 
   void serve(RequestCtx& ctx);
+  void count(PublishOutcome outcome);
   common::Result<void> check_head(RequestCtx& ctx);
   // The request's Basic credentials, or null when missing or unusable (see the .cpp).
   const common::BasicCredentials* credentials_of(RequestCtx& ctx);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/stats_segment.h"
+#include "worker/modules/registry.h"
 #include "worker/request.h"
 #include "worker/router.h"
 #include "worker/worker.h"
@@ -26,6 +27,7 @@ struct Figures {
   uint64_t minor_faults = 0, major_faults = 0, block_in = 0, block_out = 0;
   uint64_t context_switches = 0, signals = 0, swaps = 0;
   uint64_t connections_accepted = 0, connections_open = 0;
+  std::array<uint64_t, common::kStatsModuleCounters> modules{};
 
   static Figures load(const common::WorkerSlot& s);
   // Sums another worker's figures, read once, so totals always match the rows shown.
@@ -38,52 +40,35 @@ struct Scalar {
   uint64_t Figures::*field;
   const common::Counter& (*source)(const common::WorkerSlot&);
 };
+
+template <const common::Counter common::WorkerSlot::*Member>
+const common::Counter& slot_field(const common::WorkerSlot& s) {
+  return s.*Member;
+}
+
+template <const common::Counter common::RusageSnapshot::*Member>
+const common::Counter& usage_field(const common::WorkerSlot& s) {
+  return s.usage.*Member;
+}
+
+using common::RusageSnapshot;
+using common::WorkerSlot;
 const Scalar kScalars[] = {
-    {&Figures::processing_time_us, [](const auto& s) -> const auto& {return s.processing_time_us;
-}  // namespace
-}  // namespace sluice::worker::stats
-, {&Figures::user_us, [](const auto& s) -> const auto& {return s.usage.user_us;
-}
-}
-, {&Figures::system_us, [](const auto& s) -> const auto& {return s.usage.system_us;
-}
-}
-, {&Figures::max_rss_kb, [](const auto& s) -> const auto& {return s.usage.max_rss_kb;
-}
-}
-, {&Figures::current_rss_kb, [](const auto& s) -> const auto& {return s.usage.current_rss_kb;
-}
-}
-, {&Figures::minor_faults, [](const auto& s) -> const auto& {return s.usage.minor_faults;
-}
-}
-, {&Figures::major_faults, [](const auto& s) -> const auto& {return s.usage.major_faults;
-}
-}
-, {&Figures::block_in, [](const auto& s) -> const auto& {return s.usage.block_in;
-}
-}
-, {&Figures::block_out, [](const auto& s) -> const auto& {return s.usage.block_out;
-}
-}
-, {&Figures::context_switches, [](const auto& s) -> const auto& {return s.usage.context_switches;
-}
-}
-, {&Figures::signals, [](const auto& s) -> const auto& {return s.usage.signals;
-}
-}
-, {&Figures::swaps, [](const auto& s) -> const auto& {return s.usage.swaps;
-}
-}
-, {&Figures::connections_accepted, [](const auto& s) -> const auto& {return s.connections_accepted;
-}
-}
-, {&Figures::connections_open, [](const auto& s) -> const auto& {return s.connections_open;
-}
-}
-,
-}
-;
+    {&Figures::processing_time_us, slot_field<&WorkerSlot::processing_time_us>},
+    {&Figures::connections_accepted, slot_field<&WorkerSlot::connections_accepted>},
+    {&Figures::connections_open, slot_field<&WorkerSlot::connections_open>},
+    {&Figures::user_us, usage_field<&RusageSnapshot::user_us>},
+    {&Figures::system_us, usage_field<&RusageSnapshot::system_us>},
+    {&Figures::max_rss_kb, usage_field<&RusageSnapshot::max_rss_kb>},
+    {&Figures::current_rss_kb, usage_field<&RusageSnapshot::current_rss_kb>},
+    {&Figures::minor_faults, usage_field<&RusageSnapshot::minor_faults>},
+    {&Figures::major_faults, usage_field<&RusageSnapshot::major_faults>},
+    {&Figures::block_in, usage_field<&RusageSnapshot::block_in>},
+    {&Figures::block_out, usage_field<&RusageSnapshot::block_out>},
+    {&Figures::context_switches, usage_field<&RusageSnapshot::context_switches>},
+    {&Figures::signals, usage_field<&RusageSnapshot::signals>},
+    {&Figures::swaps, usage_field<&RusageSnapshot::swaps>},
+};
 
 Figures Figures::load(const common::WorkerSlot& s) {
   Figures f;
@@ -91,6 +76,8 @@ Figures Figures::load(const common::WorkerSlot& s) {
     f.methods[i] = s.methods[i].load(kRelaxed);
   for (size_t i = 0; i < f.responses.size(); ++i)
     f.responses[i] = s.responses[i].load(kRelaxed);
+  for (size_t i = 0; i < f.modules.size(); ++i)
+    f.modules[i] = s.module_counters[i].load(kRelaxed);
   for (const Scalar& x : kScalars)
     f.*x.field = x.source(s).load(kRelaxed);
   return f;
@@ -101,6 +88,8 @@ void Figures::merge(const Figures& o) {
     methods[i] += o.methods[i];
   for (size_t i = 0; i < responses.size(); ++i)
     responses[i] += o.responses[i];
+  for (size_t i = 0; i < modules.size(); ++i)
+    modules[i] += o.modules[i];
   for (const Scalar& x : kScalars)
     this->*x.field += o.*x.field;
 }
@@ -123,6 +112,19 @@ void write_requests(JsonWriter& w, const Figures& f) {
   }
   w.Key("processing_time");
   w.Double(static_cast<double>(f.processing_time_us) / 1e6);
+  w.EndObject();
+}
+
+// Every module's counters, "<module>.<name>", whichever modules this worker serves.
+void write_counters(JsonWriter& w, const Figures& f) {
+  w.Key("counters");
+  w.StartObject();
+  for (const CounterGroup& g : counter_layout()) {
+    for (size_t i = 0; i < g.names.count; ++i) {
+      common::json_key(w, std::string(g.module) + "." + g.names.names[i]);
+      w.Uint64(f.modules[g.first + i]);
+    }
+  }
   w.EndObject();
 }
 
@@ -212,11 +214,18 @@ void StatsModule::serve_stats(RequestCtx& ctx) {
   w.Key("requests");
   write_requests(w, f);
   write_rusage(w, f);
-  w.Key("connections");
-  w.StartObject();
-  for (const auto& m : worker_->modules())
-    m->report_connections(w);
-  w.EndObject();
+  bool publishes = false;
+  for (const auto& m : worker_->modules()) {
+    m->report(w);
+    publishes = publishes || m->name() == "publish";
+  }
+  // statelessd's document always has "connections" (publish fills it where it is served).
+  if (!publishes) {
+    w.Key("connections");
+    w.StartObject();
+    w.EndObject();
+  }
+  write_counters(w, f);
   w.Key("worker");
   write_worker(w, own, f);
   if (RedisConnection* redis = worker_->redis()) {
@@ -252,6 +261,7 @@ void StatsModule::serve_fleet(RequestCtx& ctx) {
     w.Key("requests");
     write_requests(w, f);
     write_rusage(w, f);
+    write_counters(w, f);
     w.EndObject();
   }
   w.EndArray();
@@ -268,6 +278,7 @@ void StatsModule::serve_fleet(RequestCtx& ctx) {
   w.Uint64(totals.connections_accepted);
   w.Key("connections_open");
   w.Uint64(totals.connections_open);
+  write_counters(w, totals);
   w.EndObject();
   w.EndObject();
   send_json(ctx, 200, common::json_text(out));

@@ -1,0 +1,286 @@
+// Held requests on a real HttpServer in this process, over loopback: deadlines and their
+// timeout answers, client-gone notices, the waiter list, a drain's early answers, and the
+// request's reference counting.
+#define BOOST_TEST_MODULE http_server_hold
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/handles/event.h"
+#include "common/stats_segment.h"
+#include "worker/http_server.h"
+#include "worker/request.h"
+#include "worker/router.h"
+#include "worker/waiters.h"
+
+using namespace sluice;
+using namespace std::chrono_literals;
+using worker::CtxRef;
+using worker::RequestCtx;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int listen_socket(uint16_t& port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  BOOST_REQUIRE(listen(fd, 64) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// One server with test routes, run by pumping its loop from the test's own thread.
+struct Server {
+  common::EventBasePtr base{event_base_new()};
+  common::ListenConfig listen;
+  worker::Router router;
+  common::WorkerSlot slot{};
+  std::unique_ptr<worker::HttpServer> http;
+  worker::Waiters waiters;
+  std::optional<CtxRef> kept;  // a reference a "backend" keeps past the client
+  int gone = 0;
+  int timeouts = 0;
+  uint16_t port = 0;
+
+  Server() {
+    // /hold/<ms>: answered by its timeout handler; /mute/<ms>: held with no handler;
+    // /wait: in the waiter list for 10 s; /half: held, a FIN is a half-close; /keep: held
+    // with a reference kept by the test.
+    router.add(
+        "/hold/*", worker::kAnyMethod,
+        [this](RequestCtx& ctx) {
+          ctx.hold(std::chrono::milliseconds(std::stoi(ctx.params()[0])), [this](RequestCtx& c) {
+            ++timeouts;
+            worker::send_json(c, 200, "{\"timed_out\":true}");
+          });
+        },
+        "test");
+    router.add(
+        "/mute/*", worker::kAnyMethod,
+        [](RequestCtx& ctx) {
+          ctx.hold(std::chrono::milliseconds(std::stoi(ctx.params()[0])), nullptr);
+        },
+        "test");
+    router.add(
+        "/wait", worker::kAnyMethod,
+        [this](RequestCtx& ctx) {
+          waiters.add(ctx, 10s, [this](RequestCtx& c) {
+            ++timeouts;
+            worker::send_json(c, 200, "{\"timed_out\":true}");
+          });
+        },
+        "test");
+    router.add(
+        "/half", worker::kAnyMethod,
+        [this](RequestCtx& ctx) { waiters.add(ctx, 10s, nullptr, RequestCtx::Eof::half_close); },
+        "test");
+    router.add(
+        "/keep", worker::kAnyMethod,
+        [this](RequestCtx& ctx) {
+          kept.emplace(ctx);
+          ctx.hold(10s, nullptr);
+          ctx.on_gone([this] { ++gone; });
+        },
+        "test");
+    http = std::make_unique<worker::HttpServer>(base.get(), listen, router, slot);
+    BOOST_REQUIRE(http->start(listen_socket(port)).ok());
+  }
+
+  void pump_for(std::chrono::milliseconds d) {
+    auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+      event_base_loop(base.get(), EVLOOP_NONBLOCK);
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  template <class Pred>
+  bool pump_until(Pred pred, std::chrono::milliseconds limit = 3s) {
+    auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      event_base_loop(base.get(), EVLOOP_NONBLOCK);
+      if (pred()) return true;
+      std::this_thread::sleep_for(1ms);
+    }
+    return pred();
+  }
+  uint64_t open() const { return slot.connections_open.load(); }
+};
+
+struct Client {
+  int fd = -1;
+  std::string got;
+
+  explicit Client(uint16_t port) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  }
+  ~Client() {
+    if (fd >= 0) close(fd);
+  }
+  void send(const std::string& text) {
+    // Loopback connect completes at once; the server's loop accepts on its next pump.
+    for (int i = 0; i < 100; ++i) {
+      if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size()))
+        return;
+      std::this_thread::sleep_for(1ms);
+    }
+    BOOST_FAIL("could not send");
+  }
+  void get(const std::string& path) { send("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"); }
+  // Reads what is there; true once a whole response head has come.
+  bool answered() {
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+      got.append(buf, static_cast<size_t>(n));
+    return got.find("\r\n\r\n") != std::string::npos;
+  }
+  void reset() {
+    linger l{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
+    fd = -1;
+  }
+  void hang_up() {
+    close(fd);
+    fd = -1;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_held_request_past_its_deadline_gets_its_timeout_answer) {
+  Server s;
+  Client c(s.port);
+  auto sent = Clock::now();
+  c.get("/hold/200");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  // libevent's clock is CLOCK_MONOTONIC_COARSE: a few milliseconds of resolution.
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent);
+  BOOST_TEST(waited.count() >= 190, waited.count() << " ms");
+  BOOST_TEST(waited.count() < 1000, waited.count() << " ms");
+  BOOST_TEST(c.got.rfind("HTTP/1.1 200", 0) == 0u, c.got);
+  BOOST_TEST(c.got.find("{\"timed_out\":true}") != std::string::npos, c.got);
+  BOOST_TEST(s.timeouts == 1);
+  // The connection goes on: its next request is held and answered the same way.
+  c.got.clear();
+  c.get("/hold/50");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  BOOST_TEST(s.timeouts == 2);
+  BOOST_TEST(s.http->in_flight() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_held_request_whose_module_gives_no_timeout_answer_gets_a_503) {
+  Server s;
+  Client c(s.port);
+  c.get("/mute/100");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  BOOST_TEST(c.got.rfind("HTTP/1.1 503", 0) == 0u, c.got);
+  BOOST_TEST(c.got.find("Retry-After:") != std::string::npos, c.got);
+  BOOST_TEST(c.got.find("\"timeout\"") != std::string::npos, c.got);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_before_the_deadline_disarms_it) {
+  Server s;
+  Client c(s.port);
+  c.get("/wait");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  auto taken = s.waiters.take();
+  BOOST_REQUIRE(taken.has_value());
+  worker::send_json(**taken, 200, "{\"message\":1}");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  BOOST_TEST(c.got.find("{\"message\":1}") != std::string::npos, c.got);
+  s.pump_for(100ms);
+  BOOST_TEST(s.timeouts == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_waiter_whose_client_hangs_up_leaves_the_list) {
+  Server s;
+  Client a(s.port), b(s.port), c(s.port);
+  a.get("/wait");
+  b.get("/wait");
+  c.get("/wait");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 3; }));
+  BOOST_TEST(s.open() == 3u);
+  b.hang_up();  // a FIN
+  c.reset();    // a RST
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1 && s.open() == 1; }));
+  BOOST_TEST(s.http->in_flight() == 1u);
+  // The one left is the one still connected.
+  auto taken = s.waiters.take();
+  BOOST_REQUIRE(taken.has_value());
+  BOOST_TEST(!(*taken)->client_gone());
+  worker::send_json(**taken, 200, "{}");
+  BOOST_REQUIRE(s.pump_until([&] { return a.answered(); }));
+}
+
+BOOST_AUTO_TEST_CASE(the_gone_notice_comes_once_on_a_later_turn_and_the_ctx_outlives_its_client) {
+  Server s;
+  Client c(s.port);
+  c.get("/keep");
+  BOOST_REQUIRE(s.pump_until([&] { return s.kept.has_value(); }));
+  c.reset();
+  BOOST_REQUIRE(s.pump_until([&] { return s.gone == 1; }));
+  BOOST_TEST(s.open() == 0u);
+  BOOST_TEST(s.http->in_flight() == 0u);
+  // The reference a backend kept is still valid: the request is gone, its answer ignored.
+  RequestCtx& ctx = **s.kept;
+  BOOST_TEST(ctx.client_gone());
+  worker::send_json(ctx, 200, "{}");
+  BOOST_TEST(ctx.status() == 200);
+  CtxRef copy(*s.kept);
+  CtxRef moved(std::move(copy));
+  BOOST_TEST(copy.get() == nullptr);
+  BOOST_TEST(moved.get() == &ctx);
+  s.kept.reset();
+  s.pump_for(50ms);
+  BOOST_TEST(s.gone == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_half_closing_client_of_a_half_close_hold_still_gets_its_answer) {
+  Server s;
+  Client c(s.port);
+  c.get("/half");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  shutdown(c.fd, SHUT_WR);
+  s.pump_for(100ms);
+  BOOST_REQUIRE(s.waiters.size() == 1u);
+  auto taken = s.waiters.take();
+  worker::send_json(**taken, 200, "{\"late\":true}");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  BOOST_TEST(c.got.find("{\"late\":true}") != std::string::npos, c.got);
+  BOOST_REQUIRE(s.pump_until([&] { return s.open() == 0; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_drain_gives_every_held_request_its_timeout_answer_at_once) {
+  Server s;
+  Client a(s.port), b(s.port);
+  a.get("/wait");
+  b.get("/hold/10000");
+  BOOST_REQUIRE(s.pump_until([&] { return s.http->held() == 2; }));
+  s.http->drain();
+  s.http->expire_holds();
+  BOOST_REQUIRE(s.pump_until([&] { return a.answered() && b.answered(); }, 1s));
+  BOOST_TEST(s.timeouts == 2);
+  BOOST_TEST(s.waiters.empty());
+  BOOST_TEST(a.got.find("Connection: close") != std::string::npos, a.got);
+  BOOST_REQUIRE(s.pump_until([&] { return s.http->in_flight() == 0; }));
+}

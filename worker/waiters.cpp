@@ -1,0 +1,53 @@
+#include "worker/waiters.h"
+
+#include <utility>
+
+namespace sluice::worker {
+
+Waiters::~Waiters() {
+  for (Entry& e : entries_) {
+    e.ref->on_gone(nullptr);
+    e.ref->on_timeout(nullptr);
+  }
+}
+
+void Waiters::add(RequestCtx& ctx, std::chrono::milliseconds timeout,
+                  RequestCtx::OnTimeout on_timeout, RequestCtx::Eof eof) {
+  if (ctx.client_gone() || ctx.replied()) return;  // nobody would ever take it off
+  entries_.push_back(Entry{CtxRef(ctx), std::move(on_timeout)});
+  Iterator it = std::prev(entries_.end());
+  // Both handlers leave the list first: the server keeps its own reference to the ctx
+  // while it runs them, so erasing the entry frees nothing under them.
+  ctx.hold(timeout, [this, it](RequestCtx& held) {
+    RequestCtx::OnTimeout answer = std::move(it->on_timeout);
+    held.on_gone(nullptr);
+    entries_.erase(it);
+    if (answer) answer(held);
+  });
+  ctx.on_gone([this, it] { entries_.erase(it); }, eof);
+}
+
+// Out of the list, the request keeps its deadline but answers with the module's own timeout
+// handler, no longer with one that refers to the entry.
+CtxRef Waiters::release(Iterator it) {
+  CtxRef ref = std::move(it->ref);
+  ref->on_gone(nullptr);
+  ref->on_timeout(std::move(it->on_timeout));
+  entries_.erase(it);
+  return ref;
+}
+
+std::optional<CtxRef> Waiters::take() {
+  if (entries_.empty()) return std::nullopt;
+  return release(entries_.begin());
+}
+
+std::vector<CtxRef> Waiters::take_all() {
+  std::vector<CtxRef> all;
+  all.reserve(entries_.size());
+  while (!entries_.empty())
+    all.push_back(release(entries_.begin()));
+  return all;
+}
+
+}  // namespace sluice::worker
