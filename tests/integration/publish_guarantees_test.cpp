@@ -205,7 +205,7 @@ BOOST_AUTO_TEST_CASE(a_mandatory_message_no_queue_takes_is_404_unroutable) {
   BOOST_TEST(g.publish("/%2F/amq.default/g.routed", "body=y&mandatory=true").status == 204);
   BOOST_TEST(amqp.count("g.routed") == 1u);
   rapidjson::Document doc = parse_json(http_get(g.port, "/stats").body);
-  BOOST_TEST(doc["connections"]["/:guest"]["unroutable"].GetUint64() == 3u);
+  BOOST_TEST(doc["counters"]["publish.unroutable"].GetUint64() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(publish_mandatory_true_is_the_default_for_every_request) {

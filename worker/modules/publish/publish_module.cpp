@@ -330,8 +330,8 @@ size_t PublishModule::work_in_flight() const {
   return busy;
 }
 
-// statelessd's "connections": "vhost:user" entries, summed over the passwords seen for
-// that pair.
+// statelessd's "connections": "vhost:user" entries with statelessd's keys, summed over the
+// passwords seen for that pair. What became of the messages is in the fleet-wide counters.
 void PublishModule::report(common::JsonWriter& w) const {
   struct Pair {
     AmqpCounters sum;
@@ -359,10 +359,6 @@ void PublishModule::report(common::JsonWriter& w) const {
     common::json_pair(w, "opened", c.channels_opened, "closed", c.channels_closed);
     common::json_uint(w, "publishes", c.publishes);
     common::json_uint(w, "queue_size", p.unconfirmed);
-    common::json_uint(w, "confirms", c.confirms);
-    common::json_uint(w, "nacks", c.nacks);
-    common::json_uint(w, "unavailable", c.unavailable);
-    common::json_uint(w, "unroutable", c.unroutable);
     w.EndObject();
   }
   w.EndObject();
