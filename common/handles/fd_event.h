@@ -22,7 +22,8 @@ class FdEvent {
   // when it cannot be watched.
   [[nodiscard]] bool start() noexcept;
   void stop() noexcept;
-  bool pending() const noexcept;
+  // Started, and (without EV_PERSIST) not yet called. Kept here, as in Timer.
+  bool pending() const noexcept { return pending_; }
 
  private:
   static void on_ready(evutil_socket_t, short, void* arg);
@@ -30,6 +31,8 @@ class FdEvent {
   EventPtr ev_;
   Callback callback_;
   const char* what_;
+  bool persistent_;
+  bool pending_ = false;
 };
 
 }  // namespace sluice::common

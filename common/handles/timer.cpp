@@ -9,9 +9,11 @@ Timer::Timer(event_base* base, const char* what, Callback callback)
   if (!ev_) out_of_memory("evtimer_new()");
 }
 
-// The callback and its name are copied out first: the callback may destroy this Timer.
+// The callback and its name are copied out first: the callback may destroy this Timer. A
+// one-shot event is no longer pending in libevent by now; a repeating one is again.
 void Timer::on_fire(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Timer*>(arg);
+  self->pending_ = self->repeating_;
   Callback callback = self->callback_;
   const char* what = self->what_;
   guard(what, callback);
@@ -30,12 +32,14 @@ void Timer::start(std::chrono::milliseconds delay) noexcept {
   set_repeating(false);
   timeval tv = to_timeval(delay.count());
   if (event_add(ev_.get(), &tv) != 0) out_of_memory("event_add()");
+  pending_ = true;
 }
 
 void Timer::start_every(std::chrono::milliseconds interval) noexcept {
   set_repeating(true);
   timeval tv = to_timeval(interval.count());
   if (event_add(ev_.get(), &tv) != 0) out_of_memory("event_add()");
+  pending_ = true;
 }
 
 // One-shot first: a repeating event activated early would re-arm itself from its old
@@ -43,14 +47,12 @@ void Timer::start_every(std::chrono::milliseconds interval) noexcept {
 void Timer::activate() noexcept {
   set_repeating(false);
   event_active(ev_.get(), EV_TIMEOUT, 1);
+  pending_ = true;
 }
 
 void Timer::stop() noexcept {
   event_del(ev_.get());
-}
-
-bool Timer::pending() const noexcept {
-  return event_pending(ev_.get(), EV_TIMEOUT, nullptr) != 0;
+  pending_ = false;
 }
 
 }  // namespace sluice::common

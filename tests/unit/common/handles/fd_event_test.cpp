@@ -98,6 +98,7 @@ BOOST_AUTO_TEST_CASE(a_persistent_read_event_runs_on_each_arrival_until_stopped)
   run_for(base.get(), 20);
   BOOST_TEST(r.got == "onetwo");
   BOOST_TEST(r.calls == 2);
+  BOOST_TEST(ev.pending());  // persistent: still watched after each call
   ev.stop();
   BOOST_TEST(!ev.pending());
   BOOST_REQUIRE(::write(p.b.get(), "three", 5) == 5);
