@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
+#include "common/guard.h"
+#include "common/handles/timer.h"
 #include "common/log.h"
 #include "daemon/signals.h"
 #include "worker/worker_main.h"
@@ -40,7 +43,8 @@ struct Supervisor::Child {
   pid_t pid = 0;
   int slot = -1;
   Clock::time_point started;
-  common::EventPtr timer;  // respawn delay while waiting, SIGKILL deadline while retiring
+  // Respawn delay while waiting, SIGKILL deadline while retiring. Made by make_child.
+  std::optional<common::Timer> timer;
 };
 
 common::ConfigLoad load_and_check(const std::string& path) {
@@ -105,7 +109,9 @@ std::unique_ptr<Supervisor::Child> Supervisor::make_child(
   const common::ListenConfig& l = config->listeners[index];
   child->key = {l.address, l.port};
   child->config = std::move(config);
-  child->timer.reset(evtimer_new(base_.get(), on_child_timer, child.get()));
+  child->timer.emplace(
+      base_.get(), "worker timer",
+      common::Callback([](void* c) { on_child_timer(-1, EV_TIMEOUT, c); }, child.get()));
   return child;
 }
 
@@ -195,7 +201,8 @@ void Supervisor::become_worker(Child& child, const sigset_t& mask, WorkerOutput&
 }
 
 void Supervisor::on_signal_event(evutil_socket_t fd, short, void* arg) {
-  static_cast<Supervisor*>(arg)->on_signal(static_cast<int>(fd));
+  auto* self = static_cast<Supervisor*>(arg);
+  common::guard("signal", [&] { self->on_signal(static_cast<int>(fd)); });
 }
 
 void Supervisor::on_signal(int signo) {
@@ -273,8 +280,7 @@ void Supervisor::schedule_respawn(Child& child) {
   auto delay = history_[child.key].backoff.next();
   SLOG_INFO(kModule, "respawning the worker for %s in %lld ms", describe(child.key).c_str(),
             static_cast<long long>(delay.count()));
-  timeval tv = common::to_timeval(delay.count());
-  evtimer_add(child.timer.get(), &tv);
+  child.timer->start(delay);
 }
 
 void Supervisor::on_child_timer(evutil_socket_t, short, void* arg) {
@@ -297,8 +303,7 @@ void Supervisor::retire(Child& child, int signo, std::chrono::milliseconds grace
   }
   child.state = ChildState::retiring;
   kill(child.pid, signo);
-  timeval tv = common::to_timeval(grace.count());
-  evtimer_add(child.timer.get(), &tv);
+  child.timer->start(grace);
 }
 
 void Supervisor::remove_child(Child& child) {
@@ -401,8 +406,7 @@ void Supervisor::stop(int signo) {
     if (immediate && c->state == ChildState::retiring) {
       // Already draining: hurry it, and do not wait out the rest of its graceful deadline.
       kill(c->pid, SIGQUIT);
-      timeval grace = common::to_timeval(kQuitGrace.count());
-      evtimer_add(c->timer.get(), &grace);
+      c->timer->start(kQuitGrace);
       continue;
     }
     if (immediate) {

@@ -11,7 +11,6 @@ namespace sluice::daemon {
 namespace {
 
 constexpr const char* kModule = "worker";
-constexpr std::chrono::seconds kWindow{1};
 constexpr size_t kReadSize = 16384;
 // Reads per wakeup: a worker that writes without pause cannot keep the loop from signals.
 constexpr int kReadsPerTurn = 4;
@@ -84,11 +83,14 @@ void WorkerOutput::forget_in_child() {
 void WorkerOutput::start(pid_t pid) {
   pid_ = pid;
   write_.reset();  // the worker holds the only write end: its exit means EOF here
-  read_event_.reset(event_new(base_, read_.get(), EV_READ | EV_PERSIST, on_readable, this));
-  window_timer_.reset(evtimer_new(base_, on_window_end, this));
-  if (!read_event_ || !window_timer_ || event_add(read_event_.get(), nullptr) != 0) {
-    SLOG_ERROR(kModule, "cannot watch the stderr of worker %d: its output is lost",
-               static_cast<int>(pid));
+  read_event_.emplace(base_, read_.get(), EV_READ | EV_PERSIST, "worker stderr",
+                      common::Callback::bind<&WorkerOutput::readable>(this));
+  window_timer_.emplace(base_, "worker stderr window",
+                        common::Callback::bind<&WorkerOutput::report_dropped>(this));
+  if (!read_event_->start()) {
+    SLOG_SYSERR(kModule, errno,
+                "event_add() for the stderr of worker %d failed: its output is lost",
+                static_cast<int>(pid));
     read_event_.reset();
     window_timer_.reset();
     read_.reset();  // the worker's writes now fail with EPIPE (ignored) instead of piling up
@@ -101,14 +103,9 @@ void WorkerOutput::drain() {
   if (read_.valid()) finish();
 }
 
-void WorkerOutput::on_readable(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<WorkerOutput*>(arg);
-  for (int i = 0; i < kReadsPerTurn && self->read_some(); ++i) {
+void WorkerOutput::readable() {
+  for (int i = 0; i < kReadsPerTurn && read_some(); ++i) {
   }
-}
-
-void WorkerOutput::on_window_end(evutil_socket_t, short, void* arg) {
-  static_cast<WorkerOutput*>(arg)->report_dropped();
 }
 
 bool WorkerOutput::read_some() {
@@ -172,33 +169,27 @@ void WorkerOutput::emit(std::string_view line, bool cut) {
 }
 
 // A fixed one-second window: up to kMaxLinesPerSecond lines pass, the rest are counted, and
-// the count is logged when the window ends (timer) or the pipe closes, whichever comes first.
+// the count is logged when the window ends (timer), the next line passes, or the pipe closes,
+// whichever comes first.
 bool WorkerOutput::admit() {
   auto now = std::chrono::steady_clock::now();
-  if (now - window_start_ >= kWindow) {
-    report_dropped();
-    window_start_ = now;
-    window_lines_ = 0;
-  }
-  if (window_lines_ < kMaxLinesPerSecond) {
-    ++window_lines_;
+  if (lines_.admit(now)) {
+    report_dropped();  // the window before's, unless its timer has told already
     return true;
   }
-  if (dropped_++ == 0 && window_timer_) {
-    auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(window_start_ + kWindow - now);
-    timeval tv = common::to_timeval(left.count() + 1);
-    evtimer_add(window_timer_.get(), &tv);
+  if (lines_.suppressed() == 1 && window_timer_) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(lines_.window_end() - now);
+    window_timer_->start(left + std::chrono::milliseconds(1));
   }
   return false;
 }
 
 void WorkerOutput::report_dropped() {
-  if (window_timer_) evtimer_del(window_timer_.get());
-  if (dropped_ == 0) return;
+  if (lines_.suppressed() == 0) return;  // then the timer is not pending either
+  if (window_timer_) window_timer_->stop();
   SLOG_WARN(kModule, "worker %d stderr: dropped %llu lines (more than %u a second)",
-            static_cast<int>(pid_), dropped_, kMaxLinesPerSecond);
-  dropped_ = 0;
+            static_cast<int>(pid_), static_cast<unsigned long long>(lines_.take_suppressed()),
+            kMaxLinesPerSecond);
 }
 
 // EOF: the worker and everything that shared its fd 2 are gone. The event is only deleted
@@ -207,7 +198,7 @@ void WorkerOutput::report_dropped() {
 void WorkerOutput::finish() {
   end_line();
   report_dropped();
-  if (read_event_) event_del(read_event_.get());
+  if (read_event_) read_event_->stop();
   read_.reset();
 }
 

@@ -12,11 +12,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/fd.h"
-#include "common/handles/event.h"
+#include "common/handles/fd_event.h"
+#include "common/handles/timer.h"
+#include "common/log_throttle.h"
 
 namespace sluice::daemon {
 
@@ -32,7 +35,8 @@ class WorkerOutput {
   static constexpr size_t kMaxLineBytes = 1900;
   static constexpr unsigned kMaxLinesPerSecond = 100;
 
-  explicit WorkerOutput(event_base* base) : base_(base) {}
+  explicit WorkerOutput(event_base* base)
+      : base_(base), lines_(std::chrono::seconds(1), kMaxLinesPerSecond) {}
   WorkerOutput(const WorkerOutput&) = delete;
   WorkerOutput& operator=(const WorkerOutput&) = delete;
   ~WorkerOutput() = default;
@@ -62,20 +66,18 @@ class WorkerOutput {
   void report_dropped();
   void finish();
 
-  static void on_readable(evutil_socket_t, short, void* arg);
-  static void on_window_end(evutil_socket_t, short, void* arg);
+  void readable();
 
   event_base* base_;
   pid_t pid_ = 0;
   common::UniqueFd read_;
   common::UniqueFd write_;
-  common::EventPtr read_event_;
-  common::EventPtr window_timer_;  // reports the lines dropped in a window when it ends
-  std::string partial_;            // a line without its newline yet
-  bool cut_ = false;               // partial_ reached kMaxLineBytes; the rest is skipped
-  std::chrono::steady_clock::time_point window_start_{};
-  unsigned window_lines_ = 0;
-  unsigned long long dropped_ = 0;
+  // Both made by start(), on the supervisor's side of the fork only.
+  std::optional<common::FdEvent> read_event_;
+  std::optional<common::Timer> window_timer_;  // reports a window's dropped lines at its end
+  std::string partial_;                        // a line without its newline yet
+  bool cut_ = false;           // partial_ reached kMaxLineBytes; the rest is skipped
+  common::LogThrottle lines_;  // kMaxLinesPerSecond; the lines it refuses are the dropped
 };
 
 }  // namespace sluice::daemon

@@ -9,13 +9,8 @@
 namespace sluice::worker {
 
 void LingeringClose::close(evhtp_connection_t* conn) {
-  auto c = std::make_unique<Closing>();
-  c->owner = this;
-  c->conn = conn;
-  c->deadline = std::chrono::steady_clock::now() + kLinger;
-  c->timer.reset(evtimer_new(base_, on_poll, c.get()));
-  timeval poll = common::to_timeval(kPollMs);
-  evtimer_add(c->timer.get(), &poll);
+  auto c = std::make_unique<Closing>(this, conn);
+  c->timer.start_every(kPoll);
   closing_[conn] = std::move(c);
 }
 
@@ -38,16 +33,11 @@ bool LingeringClose::done(Closing& c) {
   }
 }
 
-void LingeringClose::on_poll(evutil_socket_t, short, void* arg) {
-  auto* c = static_cast<Closing*>(arg);
+void LingeringClose::poll(Closing* c) {
   LingeringClose* self = c->owner;
-  if (!done(*c)) {
-    timeval poll = common::to_timeval(kPollMs);
-    evtimer_add(c->timer.get(), &poll);
-    return;
-  }
-  // Keep the entry (and this non-persistent, no longer pending event) alive until the
-  // callback returns; freeing the connection runs on_connection_fini -> forget().
+  if (!done(*c)) return;
+  // Take the entry out first: freeing the connection runs on_connection_fini -> forget(). It
+  // (and its timer, whose callback this is: see timer.h) goes when this returns.
   auto it = self->closing_.find(c->conn);
   std::unique_ptr<Closing> keep = std::move(it->second);
   self->closing_.erase(it);

@@ -12,7 +12,7 @@
 #include <memory>
 #include <unordered_map>
 
-#include "common/handles/event.h"
+#include "common/handles/timer.h"
 
 namespace sluice::worker {
 
@@ -29,17 +29,23 @@ class LingeringClose {
   bool closing(evhtp_connection_t* conn) const { return closing_.count(conn) != 0; }
 
   static constexpr std::chrono::milliseconds kLinger{2000};
-  static constexpr long long kPollMs = 20;
+  static constexpr std::chrono::milliseconds kPoll{20};
 
  private:
   struct Closing {
+    Closing(LingeringClose* owner, evhtp_connection_t* conn)
+        : owner(owner),
+          conn(conn),
+          timer(owner->base_, "lingering close",
+                common::Callback::bind<&LingeringClose::poll>(this)),
+          deadline(std::chrono::steady_clock::now() + kLinger) {}
     LingeringClose* owner;
     evhtp_connection_t* conn;
-    common::EventPtr timer;
+    common::Timer timer;  // every kPoll until done
     std::chrono::steady_clock::time_point deadline;
     bool write_shut = false;
   };
-  static void on_poll(evutil_socket_t, short, void* arg);
+  static void poll(Closing* c);
   // True when the connection can be freed now.
   static bool done(Closing& c);
 

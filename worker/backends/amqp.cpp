@@ -1,7 +1,10 @@
 #include "worker/backends/amqp.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
+#include "common/guard.h"
 #include "common/log.h"
 #include "worker/backends/amqp_bytes.h"
 
@@ -10,7 +13,7 @@ namespace {
 
 constexpr const char* kModule = "amqp";
 using Clock = std::chrono::steady_clock;
-constexpr long long kTickMs = 100;
+constexpr std::chrono::milliseconds kTick{100};
 // How long a refused login is remembered: requests with the same credentials get their 401
 // or 403 at once instead of a new login each, which would hammer the broker.
 constexpr std::chrono::seconds kRefusalMemory{5};
@@ -59,12 +62,12 @@ AmqpConnection::AmqpConnection(event_base* base, const common::RabbitmqConfig& c
       config_(config),
       credentials_(std::move(credentials)),
       name_(credentials_.vhost + ":" + credentials_.user),
-      backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(10000), 0.2) {
-  tick_.reset(event_new(base_, -1, EV_PERSIST, on_tick, this));
-  timeval every = common::to_timeval(kTickMs);
-  evtimer_add(tick_.get(), &every);
-  retry_.reset(evtimer_new(base_, on_retry, this));
-  flush_event_.reset(evtimer_new(base_, on_flush, this));
+      tick_(base, "amqp tick", common::Callback::bind<&AmqpConnection::tick>(this)),
+      retry_(base, "amqp reconnect", common::Callback::bind<&AmqpConnection::retry>(this)),
+      flush_timer_(base, "amqp flush", common::Callback::bind<&AmqpConnection::flush>(this)),
+      backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(10000), 0.2),
+      down_log_(kDownLogInterval) {
+  tick_.start_every(kTick);
 }
 
 AmqpConnection::~AmqpConnection() {
@@ -85,8 +88,7 @@ void AmqpConnection::close_connection() {
     writer_->flush();  // what the socket takes now; nothing waits
   }
   writer_.reset();
-  amqp_destroy_connection(conn_);
-  conn_ = nullptr;
+  conn_.reset();
 }
 
 bool AmqpConnection::idle() const {
@@ -134,7 +136,9 @@ void AmqpConnection::finish(Done& done, PublishOutcome outcome) {
       break;
   }
   Done call = std::move(done);
-  if (call) call(outcome);
+  // Guarded one by one: callers are answered in loops, and one that threw must not leave the
+  // others (and their paused requests) without an answer.
+  if (call) common::guard("amqp publish outcome", [&] { call(outcome); });
 }
 
 void AmqpConnection::start_connect() {
@@ -151,7 +155,7 @@ void AmqpConnection::start_connect() {
 void AmqpConnection::connected_with(ConnectResult result) {
   attempt_.reset();
   if (result.failure == ConnectFailure::none) {
-    conn_ = result.conn;
+    conn_ = std::move(result.conn);
     state_ = State::ready;
     blocked_ = false;
     trial_open_ = true;
@@ -160,19 +164,22 @@ void AmqpConnection::connected_with(ConnectResult result) {
     backoff_.reset();
     ++counters_.connections_opened;
     counters_.channels_opened += 2;
-    int fd = amqp_get_sockfd(conn_);
+    amqp_connection_state_t conn = conn_.get();
+    int fd = amqp_get_sockfd(conn);
     evutil_make_socket_nonblocking(fd);
-    writer_ = std::make_unique<AmqpWriter>(fd, static_cast<size_t>(amqp_get_frame_max(conn_)));
+    writer_ = std::make_unique<AmqpWriter>(fd, static_cast<size_t>(amqp_get_frame_max(conn)));
     // From here on sluice sends every frame itself, heartbeats included: rabbitmq-c, told
     // heartbeats are off, never writes to the socket again (see amqp_writer.h).
-    amqp_tune_connection(conn_, amqp_get_channel_max(conn_), amqp_get_frame_max(conn_), 0);
-    read_event_.reset(event_new(base_, fd, EV_READ | EV_PERSIST, on_readable, this));
-    event_add(read_event_.get(), nullptr);
-    write_event_.reset(event_new(
-        base_, fd, EV_WRITE,
-        [](evutil_socket_t, short, void* arg) { static_cast<AmqpConnection*>(arg)->flush(); },
-        this));
+    amqp_tune_connection(conn, amqp_get_channel_max(conn), amqp_get_frame_max(conn), 0);
+    read_event_.emplace(base_, fd, EV_READ | EV_PERSIST, "amqp read",
+                        common::Callback::bind<&AmqpConnection::readable>(this));
+    write_event_.emplace(base_, fd, EV_WRITE, "amqp write",
+                         common::Callback::bind<&AmqpConnection::flush>(this));
     last_heard_ = last_sent_ = Clock::now();
+    if (!read_event_->start()) {
+      connection_lost(std::string("cannot watch the broker's socket: ") + std::strerror(errno));
+      return;
+    }
     SLOG_INFO(kModule, "%s connected to %s", name_.c_str(), result.host.c_str());
     flush_waiting();
     read_frames();
@@ -238,7 +245,7 @@ bool AmqpConnection::send_now(Queued& q, amqp_channel_t channel) {
   }
   // A failed write is left to the scheduled flush: handling it here would fail requests (this
   // one included) from inside the caller's loop over its queue.
-  bool socket_full = event_pending(write_event_.get(), EV_WRITE, nullptr) != 0;
+  bool socket_full = write_event_->pending();
   if (writer_->pending() >= kEagerFlushBytes && !socket_full &&
       write_pending() != AmqpWriter::Flush::failed) {
     return true;
@@ -260,16 +267,7 @@ bool AmqpConnection::send_method(amqp_channel_t channel, amqp_method_number_t id
 // What is queued during one loop turn is written together once the turn is over (a zero timer
 // runs after the callbacks of the current turn), or earlier once kEagerFlushBytes are queued.
 void AmqpConnection::schedule_flush() {
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  timeval now{0, 0};
-  evtimer_add(flush_event_.get(), &now);
-}
-
-void AmqpConnection::on_flush(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<AmqpConnection*>(arg);
-  self->flush_scheduled_ = false;
-  self->flush();
+  if (!flush_timer_.pending()) flush_timer_.start(std::chrono::milliseconds(0));
 }
 
 void AmqpConnection::flush() {
@@ -282,8 +280,9 @@ AmqpWriter::Flush AmqpConnection::write_pending() {
   size_t before = writer_->pending();
   AmqpWriter::Flush result = writer_->flush();
   if (writer_->pending() < before) last_sent_ = Clock::now();
-  if (result == AmqpWriter::Flush::blocked) {
-    event_add(write_event_.get(), nullptr);  // the socket is full: finish when it drains
+  // The socket is full: finish when it drains.
+  if (result == AmqpWriter::Flush::blocked && !write_event_->start()) {
+    return AmqpWriter::Flush::failed;
   }
   return result;
 }
@@ -359,17 +358,16 @@ void AmqpConnection::send_when_possible(Queued q) {
   route(std::move(q));
 }
 
-void AmqpConnection::on_readable(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<AmqpConnection*>(arg);
-  self->last_heard_ = Clock::now();  // heartbeats too: rabbitmq-c consumes them unseen
-  self->read_frames();
+void AmqpConnection::readable() {
+  last_heard_ = Clock::now();  // heartbeats too: rabbitmq-c consumes them unseen
+  read_frames();
 }
 
 void AmqpConnection::read_frames() {
   while (conn_ != nullptr) {
     amqp_frame_t frame;
     timeval now{0, 0};
-    int rc = amqp_simple_wait_frame_noblock(conn_, &frame, &now);
+    int rc = amqp_simple_wait_frame_noblock(conn_.get(), &frame, &now);
     if (rc == AMQP_STATUS_TIMEOUT) break;
     if (rc != AMQP_STATUS_OK) {
       connection_lost(amqp_error_string2(rc));
@@ -377,7 +375,7 @@ void AmqpConnection::read_frames() {
     }
     handle_frame(frame);
   }
-  if (conn_ != nullptr) amqp_maybe_release_buffers(conn_);
+  if (conn_ != nullptr) amqp_maybe_release_buffers(conn_.get());
 }
 
 // A basic.return is a method frame, a content header (with the body size) and body frames;
@@ -514,18 +512,17 @@ void AmqpConnection::connection_lost(const std::string& why) {
   write_event_.reset();
   writer_.reset();
   if (conn_ != nullptr) {
-    amqp_destroy_connection(conn_);  // no close handshake: the connection is gone or broken
-    conn_ = nullptr;
+    conn_.reset();  // no close handshake: the connection is gone or broken
     ++counters_.connections_closed;
   }
   state_ = State::down;
   blocked_ = false;
   trial_open_ = false;
   trial_in_flight_ = false;
-  auto now = Clock::now();
-  if (was_connected || now - last_down_log_ >= kDownLogInterval) {
-    SLOG_WARN(kModule, "%s: %s; reconnecting with backoff", name_.c_str(), why.c_str());
-    last_down_log_ = now;
+  if (was_connected) down_log_.reset();  // the change is always logged
+  if (down_log_.admit()) {
+    SLOG_WARN(kModule, "%s: %s; reconnecting with backoff%s", name_.c_str(), why.c_str(),
+              down_log_.take_note().c_str());
   }
   fail_everything(PublishOutcome::unavailable);
   schedule_reconnect();
@@ -546,20 +543,17 @@ void AmqpConnection::fail_everything(PublishOutcome outcome) {
 }
 
 void AmqpConnection::schedule_reconnect() {
-  timeval delay = common::to_timeval(backoff_.next().count());
-  evtimer_add(retry_.get(), &delay);
+  retry_.start(backoff_.next());
 }
 
-void AmqpConnection::on_retry(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<AmqpConnection*>(arg);
-  if (self->state_ == State::down) self->start_connect();
+void AmqpConnection::retry() {
+  if (state_ == State::down) start_connect();
 }
 
-void AmqpConnection::on_tick(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<AmqpConnection*>(arg);
-  self->read_frames();
-  if (self->conn_ != nullptr) self->heartbeat();
-  self->expire_deadlines();
+void AmqpConnection::tick() {
+  read_frames();
+  if (conn_ != nullptr) heartbeat();
+  expire_deadlines();
 }
 
 // Heartbeats are ours to send (every half interval of silence) and to expect: two missed

@@ -24,12 +24,16 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "common/backoff.h"
 #include "common/config.h"
-#include "common/handles/event.h"
+#include "common/handles/amqp.h"
+#include "common/handles/fd_event.h"
+#include "common/handles/timer.h"
+#include "common/log_throttle.h"
 #include "worker/backends/amqp_confirms.h"
 #include "worker/backends/amqp_connect.h"
 #include "worker/backends/amqp_message.h"
@@ -131,10 +135,9 @@ class AmqpConnection {
   void schedule_reconnect();
   void close_connection();
 
-  static void on_readable(evutil_socket_t, short, void* arg);
-  static void on_tick(evutil_socket_t, short, void* arg);
-  static void on_retry(evutil_socket_t, short, void* arg);
-  static void on_flush(evutil_socket_t, short, void* arg);
+  void readable();
+  void tick();
+  void retry();
   void schedule_flush();
   void flush();
   AmqpWriter::Flush write_pending();
@@ -147,15 +150,17 @@ class AmqpConnection {
   std::string name_;  // "vhost:user" for logs
   State state_ = State::idle;
   bool blocked_ = false;
-  amqp_connection_state_t conn_ = nullptr;
+  // Declared before what uses its socket, so that those go first (close_connection() and
+  // connection_lost() keep the same order by hand).
+  common::AmqpConnPtr conn_;
   std::unique_ptr<AmqpConnectAttempt> attempt_;
-  common::EventPtr read_event_;
-  common::EventPtr tick_;
-  common::EventPtr retry_;
-  common::EventPtr flush_event_;
-  common::EventPtr write_event_;
+  std::optional<common::FdEvent> read_event_;
+  std::optional<common::FdEvent> write_event_;  // armed while the socket is full
+  common::Timer tick_;
+  common::Timer retry_;
+  // What is queued during one loop turn is written once the turn is over (schedule_flush).
+  common::Timer flush_timer_;
   std::unique_ptr<AmqpWriter> writer_;
-  bool flush_scheduled_ = false;
   std::chrono::steady_clock::time_point last_heard_;
   std::chrono::steady_clock::time_point last_sent_;
   common::Backoff backoff_;
@@ -171,7 +176,7 @@ class AmqpConnection {
   std::set<std::string> known_exchanges_;  // confirmed on the trial channel
   std::map<std::string, std::chrono::steady_clock::time_point> forbidden_exchanges_;
   AmqpCounters counters_;
-  std::chrono::steady_clock::time_point last_down_log_;
+  common::LogThrottle down_log_;  // "reconnecting" while the broker stays unreachable
   std::chrono::steady_clock::time_point last_used_ = std::chrono::steady_clock::now();
   std::function<void()> on_login_refused_;
 };

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <mutex>
+#include <system_error>
 
 #include "common/fd.h"
 #include "worker/backends/amqp_bytes.h"
@@ -72,30 +74,26 @@ amqp_rpc_reply_t open_channels(amqp_connection_state_t conn) {
 ConnectResult try_host(const common::RabbitHost& host, const common::RabbitmqConfig& config,
                        const AmqpCredentials& credentials) {
   std::string where = host.host + ":" + std::to_string(host.port);
-  amqp_connection_state_t conn = amqp_new_connection();
-  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
+  common::AmqpConnPtr conn(amqp_new_connection());
+  amqp_socket_t* socket = conn ? amqp_tcp_socket_new(conn.get()) : nullptr;
   timeval timeout = common::to_timeval(kHandshakeTimeoutMs);
-  amqp_set_handshake_timeout(conn, &timeout);
-  amqp_set_rpc_timeout(conn, &timeout);
-  int rc = socket != nullptr
-               ? amqp_socket_open_noblock(socket, host.host.c_str(), host.port, &timeout)
-               : AMQP_STATUS_NO_MEMORY;
+  int rc = AMQP_STATUS_NO_MEMORY;
+  if (socket != nullptr) {
+    amqp_set_handshake_timeout(conn.get(), &timeout);
+    amqp_set_rpc_timeout(conn.get(), &timeout);
+    rc = amqp_socket_open_noblock(socket, host.host.c_str(), host.port, &timeout);
+  }
   if (rc != AMQP_STATUS_OK) {
-    amqp_destroy_connection(conn);
     return ConnectResult{nullptr, ConnectFailure::unreachable, amqp_error_string2(rc), where};
   }
   auto heartbeat_ms = config.heartbeat.count();
   int heartbeat_s =
       heartbeat_ms == 0 ? 0 : static_cast<int>(std::max<long long>(1, heartbeat_ms / 1000));
-  amqp_rpc_reply_t reply = login(conn, credentials, heartbeat_s);
-  if (reply.reply_type == AMQP_RESPONSE_NORMAL) reply = open_channels(conn);
-  if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-    ConnectResult failed = classify(reply, where);
-    amqp_destroy_connection(conn);
-    return failed;
-  }
+  amqp_rpc_reply_t reply = login(conn.get(), credentials, heartbeat_s);
+  if (reply.reply_type == AMQP_RESPONSE_NORMAL) reply = open_channels(conn.get());
+  if (reply.reply_type != AMQP_RESPONSE_NORMAL) return classify(reply, where);
   // From here on the loop reads the socket: RPCs no longer wait for anything.
-  return ConnectResult{conn, ConnectFailure::none, "", where};
+  return ConnectResult{std::move(conn), ConnectFailure::none, "", where};
 }
 
 }  // namespace
@@ -117,17 +115,20 @@ struct AmqpConnectAttempt::Shared {
   bool finished = false;
   ConnectResult result;
   common::UniqueFd ready{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-
-  ~Shared() {
-    if (result.conn != nullptr) amqp_destroy_connection(result.conn);
-  }
+  // An abandoned attempt's connection is freed with the last reference, by result.conn.
 };
 
 AmqpConnectAttempt::AmqpConnectAttempt(event_base* base, const common::RabbitmqConfig& config,
                                        AmqpCredentials credentials, Done done)
     : shared_(std::make_shared<Shared>()), done_(std::move(done)) {
-  ready_event_.reset(event_new(base, shared_->ready.get(), EV_READ, on_ready, this));
-  event_add(ready_event_.get(), nullptr);
+  // Checked before the thread starts: an attempt whose end the loop would never see would
+  // leave its connection waiting for good. Thrown like a failed thread start (see amqp.cpp).
+  if (!shared_->ready.valid()) throw std::system_error(errno, std::generic_category(), "eventfd()");
+  ready_event_.emplace(base, shared_->ready.get(), EV_READ, "amqp connect result",
+                       common::Callback::bind<&AmqpConnectAttempt::ready>(this));
+  if (!ready_event_->start()) {
+    throw std::system_error(errno, std::generic_category(), "event_add() of the eventfd");
+  }
   std::thread([shared = shared_, config, credentials = std::move(credentials)] {
     ConnectResult result = connect_blocking(config, credentials);
     std::lock_guard<std::mutex> lock(shared->mu);
@@ -145,16 +146,14 @@ AmqpConnectAttempt::~AmqpConnectAttempt() {
   shared_->abandoned = true;
 }
 
-void AmqpConnectAttempt::on_ready(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<AmqpConnectAttempt*>(arg);
+void AmqpConnectAttempt::ready() {
   ConnectResult result;
   {
-    std::lock_guard<std::mutex> lock(self->shared_->mu);
-    result = self->shared_->result;
-    self->shared_->result.conn = nullptr;  // handed over
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    result = std::move(shared_->result);  // the connection is handed over
   }
   // `done` may destroy this attempt: nothing of it is touched afterwards.
-  Done done = std::move(self->done_);
+  Done done = std::move(done_);
   done(std::move(result));
 }
 

@@ -9,11 +9,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "common/config.h"
-#include "common/handles/event.h"
+#include "common/handles/amqp.h"
+#include "common/handles/fd_event.h"
 
 namespace sluice::worker {
 
@@ -31,7 +33,7 @@ enum class ConnectFailure {
 };
 
 struct ConnectResult {
-  amqp_connection_state_t conn = nullptr;  // owned by whoever takes the result
+  common::AmqpConnPtr conn;  // set when failure is none
   ConnectFailure failure = ConnectFailure::none;
   std::string detail;  // broker's reply text or the socket error (no credentials)
   std::string host;    // "host:port" that answered or was tried last
@@ -56,10 +58,10 @@ class AmqpConnectAttempt {
 
  private:
   struct Shared;
-  static void on_ready(evutil_socket_t fd, short, void* arg);
+  void ready();
 
   std::shared_ptr<Shared> shared_;
-  common::EventPtr ready_event_;
+  std::optional<common::FdEvent> ready_event_;
   Done done_;
 };
 

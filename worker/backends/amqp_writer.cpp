@@ -35,10 +35,13 @@ AmqpWriter::AmqpWriter(int fd, size_t frame_max)
       frame_max_(frame_max),
       out_(evbuffer_new()),
       scratch_size_(2 * frame_max + 2 * kFrameOverhead),
-      scratch_(new uint8_t[scratch_size_]) {}
+      scratch_(new uint8_t[scratch_size_]) {
+  if (!out_) common::out_of_memory("evbuffer_new()");
+}
 
-AmqpWriter::~AmqpWriter() {
-  evbuffer_free(out_);
+// evbuffer_add fails only when out of memory; a frame cut short would corrupt the stream.
+void AmqpWriter::append(const void* data, size_t len) {
+  if (evbuffer_add(out_.get(), data, len) != 0) common::out_of_memory("evbuffer_add()");
 }
 
 // Completes the frame whose payload (len bytes) was written at at + 7; returns its size.
@@ -56,10 +59,10 @@ void AmqpWriter::add_frame(uint8_t type, amqp_channel_t channel, const void* pay
   head[0] = type;
   put16(head + 1, channel);
   put32(head + 3, static_cast<uint32_t>(len));
-  evbuffer_add(out_, head, sizeof head);
-  if (len > 0) evbuffer_add(out_, payload, len);
+  append(head, sizeof head);
+  if (len > 0) append(payload, len);
   uint8_t end = AMQP_FRAME_END;
-  evbuffer_add(out_, &end, 1);
+  append(&end, 1);
 }
 
 // A method frame at `at`; 0 when the method cannot be encoded in frame_max.
@@ -75,7 +78,7 @@ size_t AmqpWriter::method_frame(uint8_t* at, amqp_channel_t channel, amqp_method
 bool AmqpWriter::add_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded) {
   size_t size = method_frame(scratch_.get(), channel, id, decoded);
   if (size == 0) return false;
-  evbuffer_add(out_, scratch_.get(), size);
+  append(scratch_.get(), size);
   return true;
 }
 
@@ -102,10 +105,10 @@ bool AmqpWriter::add_publish(amqp_channel_t channel, amqp_bytes_t exchange,
   if (body.len > 0 && body.len <= chunk && used + body.len + kFrameOverhead <= scratch_size_) {
     memcpy(buf + used + 7, body.bytes, body.len);
     used += close_frame(buf + used, AMQP_FRAME_BODY, channel, body.len);
-    evbuffer_add(out_, buf, used);
+    append(buf, used);
     return true;
   }
-  evbuffer_add(out_, buf, used);
+  append(buf, used);
   auto* bytes = static_cast<const uint8_t*>(body.bytes);
   for (size_t at = 0; at < body.len; at += chunk) {
     add_frame(AMQP_FRAME_BODY, channel, bytes + at, std::min(chunk, body.len - at));
@@ -118,8 +121,8 @@ void AmqpWriter::add_heartbeat() {
 }
 
 AmqpWriter::Flush AmqpWriter::flush() {
-  while (evbuffer_get_length(out_) > 0) {
-    int n = evbuffer_write(out_, fd_);
+  while (evbuffer_get_length(out_.get()) > 0) {
+    int n = evbuffer_write(out_.get(), fd_);
     if (n > 0) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       return Flush::blocked;

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "common/handles/event.h"
+
 namespace sluice::worker {
 
 class AmqpWriter {
@@ -18,7 +20,7 @@ class AmqpWriter {
   AmqpWriter(int fd, size_t frame_max);
   AmqpWriter(const AmqpWriter&) = delete;
   AmqpWriter& operator=(const AmqpWriter&) = delete;
-  ~AmqpWriter();
+  ~AmqpWriter() = default;
 
   // False when the method cannot be encoded (a bug or an oversized argument).
   bool add_method(amqp_channel_t channel, amqp_method_number_t id, void* decoded);
@@ -30,16 +32,17 @@ class AmqpWriter {
   enum class Flush { done, blocked, failed };
   // Writes as much as the socket takes now.
   Flush flush();
-  size_t pending() const { return evbuffer_get_length(out_); }
+  size_t pending() const { return evbuffer_get_length(out_.get()); }
 
  private:
+  void append(const void* data, size_t len);
   void add_frame(uint8_t type, amqp_channel_t channel, const void* payload, size_t len);
   size_t close_frame(uint8_t* at, uint8_t type, amqp_channel_t channel, size_t len);
   size_t method_frame(uint8_t* at, amqp_channel_t channel, amqp_method_number_t id, void* decoded);
 
   int fd_;
   size_t frame_max_;
-  evbuffer* out_;
+  common::EvbufferPtr out_;
   size_t scratch_size_;
   std::unique_ptr<uint8_t[]> scratch_;  // frames being assembled (see the constructor)
 };

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "common/guard.h"
 #include "common/log.h"
 
 namespace sluice::worker {
@@ -22,7 +23,11 @@ RedisConnection::RedisConnection(event_base* base, const common::RedisConfig& co
     : base_(base),
       config_(config),
       endpoint_(config.host + ":" + std::to_string(config.port)),
-      backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 0.2) {}
+      backoff_(std::chrono::milliseconds(100), std::chrono::milliseconds(5000), 0.2),
+      retry_timer_(base, "redis reconnect",
+                   common::Callback::bind<&RedisConnection::connect>(this)),
+      tick_timer_(base, "redis tick", common::Callback::bind<&RedisConnection::tick>(this)),
+      down_log_(kDownLogInterval) {}
 
 RedisConnection::~RedisConnection() {
   closing_ = true;
@@ -34,10 +39,7 @@ RedisConnection::~RedisConnection() {
 }
 
 void RedisConnection::start() {
-  retry_timer_.reset(evtimer_new(base_, on_retry, this));
-  tick_timer_.reset(event_new(base_, -1, EV_PERSIST, on_tick, this));
-  timeval every = common::to_timeval(kHeartbeat.count());
-  evtimer_add(tick_timer_.get(), &every);
+  tick_timer_.start_every(kHeartbeat);
   connect();
 }
 
@@ -68,19 +70,18 @@ void RedisConnection::schedule_reconnect(const char* why) {
   ping_pending_ = false;
   if (closing_) return;
   auto delay = backoff_.next();
-  auto now = std::chrono::steady_clock::now();
-  if (was_up || last_error_.empty() || now - last_down_log_ >= kDownLogInterval) {
-    SLOG_WARN(kModule, "redis %s unavailable (%s); retrying in %lld ms", endpoint_.c_str(), why,
-              static_cast<long long>(delay.count()));
-    last_down_log_ = now;
+  if (was_up || last_error_.empty()) down_log_.reset();  // the change is always logged
+  if (down_log_.admit()) {
+    SLOG_WARN(kModule, "redis %s unavailable (%s); retrying in %lld ms%s", endpoint_.c_str(), why,
+              static_cast<long long>(delay.count()), down_log_.take_note().c_str());
   }
   last_error_ = why;
-  timeval tv = common::to_timeval(delay.count());
-  evtimer_add(retry_timer_.get(), &tv);
+  retry_timer_.start(delay);
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
-  static_cast<RedisConnection*>(ac->data)->handle_connect(status);
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  common::guard("redis connect", [&] { self->handle_connect(status); });
 }
 
 void RedisConnection::handle_connect(int status) {
@@ -125,7 +126,8 @@ void RedisConnection::became_up() {
 }
 
 void RedisConnection::on_disconnect(const redisAsyncContext* ac, int status) {
-  static_cast<RedisConnection*>(ac->data)->handle_disconnect(status);
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  common::guard("redis disconnect", [&] { self->handle_disconnect(status); });
 }
 
 void RedisConnection::handle_disconnect(int status) {
@@ -178,21 +180,7 @@ bool RedisConnection::send(const std::vector<std::string>& args, ReplyFn fn) {
 
 void RedisConnection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(privdata));
-  try {
-    pending->fn(static_cast<redisReply*>(reply));
-  } catch (const std::exception& e) {
-    SLOG_ERROR(kModule, "reply handler failed: %s", e.what());
-  } catch (...) {
-    SLOG_ERROR(kModule, "reply handler failed");
-  }
-}
-
-void RedisConnection::on_retry(evutil_socket_t, short, void* arg) {
-  static_cast<RedisConnection*>(arg)->connect();
-}
-
-void RedisConnection::on_tick(evutil_socket_t, short, void* arg) {
-  static_cast<RedisConnection*>(arg)->tick();
+  common::guard("redis reply", [&] { pending->fn(static_cast<redisReply*>(reply)); });
 }
 
 void RedisConnection::tick() {

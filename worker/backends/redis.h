@@ -17,7 +17,8 @@
 
 #include "common/backoff.h"
 #include "common/config.h"
-#include "common/handles/event.h"
+#include "common/handles/timer.h"
+#include "common/log_throttle.h"
 
 namespace sluice::worker {
 
@@ -58,8 +59,6 @@ class RedisConnection {
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
-  static void on_retry(evutil_socket_t, short, void* arg);
-  static void on_tick(evutil_socket_t, short, void* arg);
 
   event_base* base_;
   common::RedisConfig config_;
@@ -70,10 +69,10 @@ class RedisConnection {
   bool ping_pending_ = false;
   int handshake_pending_ = 0;
   common::Backoff backoff_;
-  common::EventPtr retry_timer_;
-  common::EventPtr tick_timer_;
+  common::Timer retry_timer_;
+  common::Timer tick_timer_;
   std::chrono::steady_clock::time_point connect_started_;
-  std::chrono::steady_clock::time_point last_down_log_;
+  common::LogThrottle down_log_;  // "unavailable" while the server stays unreachable
   std::string last_error_;
   std::string drop_reason_;  // why drop() closed it, for the disconnect log line
 };
