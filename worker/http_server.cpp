@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,8 +110,8 @@ struct HttpServer::Connection {
   bool served = false;        // has started a request (else "fresh" for a drain)
   HeadScan scan;
   std::unique_ptr<ChunkedDecoder> chunked;
-  common::EventPtr wake;        // work that must run outside libevhtp's callbacks
-  common::EventPtr hold_timer;  // the held request's deadline (RequestCtx::hold)
+  std::optional<common::Timer> wake;        // work that must run outside libevhtp's callbacks
+  std::optional<common::Timer> hold_timer;  // the held request's deadline (RequestCtx::hold)
   bool resume_pending = false;
   bool client_eof = false;  // the client half-closed: it reads, it sends nothing more
   evbuffer_cb_entry* input_watch = nullptr;
@@ -118,7 +119,17 @@ struct HttpServer::Connection {
 
 HttpServer::HttpServer(event_base* base, const common::ListenConfig& listen, const Router& router,
                        common::WorkerSlot& slot)
-    : base_(base), listen_(listen), router_(router), slot_(slot), closer_(base) {}
+    : base_(base),
+      listen_(listen),
+      router_(router),
+      slot_(slot),
+      closer_(base),
+      accept_pause_(base, "http accept pause",
+                    common::Callback::bind<&HttpServer::resume_accepting>(this)),
+      sweep_(base, "http sweep", common::Callback::bind<&HttpServer::sweep>(this)),
+      gone_notices_(base, "http client gone",
+                    common::Callback::bind<&HttpServer::run_gone_notices>(this)),
+      accept_error_log_(std::chrono::seconds(10)) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -137,16 +148,7 @@ common::Result<void> HttpServer::start(int fd) {
                               std::string("evhtp_accept_socket() failed: ") + std::strerror(err));
   }
   evconnlistener_set_error_cb(htp_->server, on_accept_error);
-  accept_pause_.reset(evtimer_new(
-      base_,
-      [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->resume_accepting(); },
-      this));
-  sweep_.reset(event_new(
-      base_, -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) { static_cast<HttpServer*>(arg)->sweep(); }, this));
-  timeval every = common::to_timeval(kSweepMs);
-  evtimer_add(sweep_.get(), &every);
-  gone_event_.reset(event_new(base_, -1, 0, on_gone_notices, this));
+  sweep_.start_every(std::chrono::milliseconds(kSweepMs));
   return {};
 }
 
@@ -176,13 +178,11 @@ void HttpServer::on_accept_error(evconnlistener* listener, void* arg) {
   int err = EVUTIL_SOCKET_ERROR();
   auto* self = static_cast<HttpServer*>(static_cast<evhtp_t*>(arg)->arg);
   evconnlistener_disable(listener);
-  auto now = Clock::now();
-  if (now - self->last_accept_error_log_ >= std::chrono::seconds(10)) {
-    SLOG_SYSERR(kModule, err, "accept() failed; pausing accepts for %lld ms", kAcceptPauseMs);
-    self->last_accept_error_log_ = now;
+  if (self->accept_error_log_.admit()) {
+    SLOG_SYSERR(kModule, err, "accept() failed; pausing accepts for %lld ms%s", kAcceptPauseMs,
+                self->accept_error_log_.take_note().c_str());
   }
-  timeval pause = common::to_timeval(kAcceptPauseMs);
-  evtimer_add(self->accept_pause_.get(), &pause);
+  self->accept_pause_.start(std::chrono::milliseconds(kAcceptPauseMs));
 }
 
 void HttpServer::resume_accepting() {
@@ -495,8 +495,8 @@ evhtp_res HttpServer::check_headers(Connection& c, RequestCtx& ctx) {
 }
 
 void HttpServer::wake(Connection& c) {
-  if (!c.wake) c.wake.reset(evtimer_new(base_, on_wake, &c));
-  event_active(c.wake.get(), EV_TIMEOUT, 1);
+  if (!c.wake) c.wake.emplace(base_, "http wake", common::Callback::bind<&HttpServer::on_wake>(&c));
+  c.wake->activate();
 }
 
 // The route is looked up once, when the head is complete; its precheck runs then for a
@@ -528,17 +528,15 @@ bool HttpServer::client_left(const Connection& c, short events) const {
   return (events & BEV_EVENT_EOF) != 0 && ctx->eof_ == RequestCtx::Eof::gone;
 }
 
-void HttpServer::on_wake(evutil_socket_t, short, void* arg) {
-  auto* c = static_cast<Connection*>(arg);
+void HttpServer::on_wake(Connection* c) {
   HttpServer* self = c->server;
   if (c->client_eof) {
     if (c->phase != Phase::busy) self->close_after_answer(*c);  // else once answered
     return;
   }
   if (paused(c->conn) && (c->conn->flags & EVHTP_CONN_FLAG_FREE_CONN) != 0) {
-    // The client left while libevhtp was paused. Freeing the connection frees `c`: keep
-    // this event until the callback returns.
-    common::EventPtr keep = std::move(c->wake);
+    // The client left while libevhtp was paused. Freeing the connection frees `c` and this
+    // timer, which its callback may do (common::Timer).
     evhtp_connection_free(c->conn);
     return;
   }
@@ -727,21 +725,22 @@ void HttpServer::arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout) {
   if (c == nullptr) return;
   // One timer per connection, kept for its later requests: a keep-alive client's publishes
   // re-arm it without an allocation.
-  if (!c->hold_timer) c->hold_timer.reset(evtimer_new(base_, on_hold_timeout, c));
-  timeval tv = common::to_timeval(timeout.count());
-  evtimer_add(c->hold_timer.get(), &tv);
+  if (!c->hold_timer) {
+    c->hold_timer.emplace(base_, "hold timeout",
+                          common::Callback::bind<&HttpServer::on_hold_timeout>(c));
+  }
+  c->hold_timer->start(timeout);
 }
 
 void HttpServer::end_hold(RequestCtx& ctx) {
   ctx.held_ = false;
   evhtp_connection_t* conn = evhtp_request_get_connection(ctx.raw());
   Connection* c = find(conn);
-  if (c != nullptr && c->hold_timer) evtimer_del(c->hold_timer.get());
+  if (c != nullptr && c->hold_timer) c->hold_timer->stop();
   set_read_timeout(conn, true);
 }
 
-void HttpServer::on_hold_timeout(evutil_socket_t, short, void* arg) {
-  auto* c = static_cast<Connection*>(arg);
+void HttpServer::on_hold_timeout(Connection* c) {
   if (c->ctx != nullptr) c->server->hold_expired(*c->ctx);
 }
 
@@ -779,11 +778,7 @@ size_t HttpServer::held() const {
 // walking its own waiter list never sees it change under it.
 void HttpServer::notify_gone(RequestCtx& ctx) {
   gone_.emplace_back(ctx);
-  event_active(gone_event_.get(), EV_TIMEOUT, 1);
-}
-
-void HttpServer::on_gone_notices(evutil_socket_t, short, void* arg) {
-  static_cast<HttpServer*>(arg)->run_gone_notices();
+  gone_notices_.activate();
 }
 
 void HttpServer::run_gone_notices() {
@@ -813,7 +808,7 @@ void HttpServer::finish_request(RequestCtx& ctx) {
   // On a connection being freed its own fini came first, and find() says no.
   if (Connection* c = find(evhtp_request_get_connection(ctx.raw()))) {
     if (c->ctx == &ctx) {
-      if (c->hold_timer) evtimer_del(c->hold_timer.get());
+      if (c->hold_timer) c->hold_timer->stop();
       c->ctx = nullptr;
       c->phase = Phase::idle;
       c->since = Clock::now();

@@ -30,6 +30,8 @@
 
 #include "common/config.h"
 #include "common/handles/event.h"
+#include "common/handles/timer.h"
+#include "common/log_throttle.h"
 #include "common/result.h"
 #include "common/stats_segment.h"
 #include "worker/lingering_close.h"
@@ -89,9 +91,8 @@ class HttpServer {
   static void on_request(evhtp_request_t* req, void* arg);
   static void on_readable(bufferevent* bev, void* arg);
   static void on_input_changed(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
-  static void on_wake(evutil_socket_t, short, void* arg);
-  static void on_hold_timeout(evutil_socket_t, short, void* arg);
-  static void on_gone_notices(evutil_socket_t, short, void* arg);
+  static void on_wake(Connection* c);
+  static void on_hold_timeout(Connection* c);
   static void on_accept_error(evconnlistener* listener, void* arg);
 
   void accept_connection(evhtp_connection_t* conn);
@@ -129,11 +130,11 @@ class HttpServer {
   common::WorkerSlot& slot_;
   LingeringClose closer_;
   common::EvhtpPtr htp_;
-  common::EventPtr accept_pause_;
-  common::EventPtr sweep_;
-  common::EventPtr gone_event_;
+  common::Timer accept_pause_;
+  common::Timer sweep_;
+  common::Timer gone_notices_;
   std::vector<CtxRef> gone_;  // clients gone before their answer, told on the next turn
-  std::chrono::steady_clock::time_point last_accept_error_log_;
+  common::LogThrottle accept_error_log_;
   bool draining_ = false;
   bool in_parser_callback_ = false;  // inside libevhtp's request callback (its read path)
   bool in_hook_ = false;
