@@ -44,13 +44,10 @@ common::Result<void> Worker::init() {
   s.publish_rusage();
 
   modules_ = make_modules(listen().modules);
-  for (auto& m : modules_) {
-    auto it = config().module_sections.find(std::string(m->name()));
-    auto configured =
-        m->configure(it != config().module_sections.end() ? it->second : YAML::Node());
-    if (!configured) return configured.error();
+  // Their sections were read into config() by their schemas; each takes its settings in
+  // start().
+  for (auto& m : modules_)
     m->add_routes(router_);
-  }
   http_ = std::make_unique<HttpServer>(base(), listen(), router_, s);
   if (auto started = http_->start(launch_.listen_fd); !started) return started.error();
   if (config().redis) redis_ = std::make_unique<RedisConnection>(base(), *config().redis);

@@ -1,8 +1,11 @@
 #pragma once
-// What every module implements, after nginx's module hooks: validate its YAML section,
-// register its routes on a listener, start with the worker, and drain on a graceful stop.
-#include <yaml-cpp/yaml.h>
-
+// What every module implements, after nginx's module hooks: register its routes on a
+// listener, start with the worker, and drain on a graceful stop. Its YAML section is read
+// before any of that by its schema: each module class has a
+//   static common::ModuleSchema schema();
+// listed next to it in modules/registry.cpp, whose parse() returns the module's own
+// common::ModuleSettings; start() gets them back with
+// worker.config().settings<TheirType>(name()).
 #include <string_view>
 
 #include "common/json.h"
@@ -16,10 +19,7 @@ class Worker;
 class Module {
  public:
   virtual ~Module() = default;
-  virtual std::string_view name() const = 0;
-  // The module's top-level YAML section (a null node when absent). Called by `sluiced -t`,
-  // by the supervisor on start and reload, and by each worker.
-  virtual common::Result<void> configure(const YAML::Node& section) = 0;
+  virtual std::string_view name() const = 0;  // the same as its schema's name
   virtual void add_routes(Router& router) = 0;
   virtual common::Result<void> start(Worker& worker) = 0;
   // Stop taking new work; the worker exits once its requests in flight are answered.

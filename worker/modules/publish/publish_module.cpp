@@ -183,11 +183,8 @@ common::Result<void> PublishModule::check_head(RequestCtx& ctx) {
   return {};
 }
 
-common::Result<void> PublishModule::configure(const YAML::Node& section) {
-  auto settings = parse_publish_settings(section);
-  if (!settings) return settings.error();
-  defaults_ = *settings;
-  return {};
+common::ModuleSchema PublishModule::schema() {
+  return {kModuleName, parse_publish_settings, nullptr};
 }
 
 void PublishModule::add_routes(Router& router) {
@@ -200,6 +197,13 @@ void PublishModule::add_routes(Router& router) {
 common::Result<void> PublishModule::start(Worker& worker) {
   base_ = worker.base();
   rabbitmq_ = worker.config().rabbitmq.value_or(common::RabbitmqConfig());
+  const auto settings = worker.config().settings<PublishSettings>(kModuleName);
+  if (!settings) {
+    // parse_config() always stores them; a Config built any other way is a bug.
+    return common::make_error(common::Errc::internal, "publish_settings",
+                              "the configuration has no publish settings");
+  }
+  defaults_ = settings->message;
   sweep_.reset(event_new(
       base_, -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) {

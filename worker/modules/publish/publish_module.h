@@ -28,8 +28,9 @@ namespace sluice::worker::publish {
 
 class PublishModule : public Module {
  public:
+  // The publish section's reader (publish_config.h); start() takes its PublishSettings.
+  static common::ModuleSchema schema();
   std::string_view name() const override { return "publish"; }
-  common::Result<void> configure(const YAML::Node& section) override;
   void add_routes(Router& router) override;
   common::Result<void> start(Worker& worker) override;
   void report_connections(common::JsonWriter& w) const override;
@@ -54,7 +55,7 @@ class PublishModule : public Module {
 
   event_base* base_ = nullptr;
   common::RabbitmqConfig rabbitmq_;
-  MessageDefaults defaults_;  // the publish section's settings
+  MessageDefaults defaults_;  // from the publish section's settings, set by start()
   LoginGuard logins_;
   std::optional<std::string> last_authorization_;
   std::optional<common::BasicCredentials> last_credentials_;
