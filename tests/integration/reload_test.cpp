@@ -103,7 +103,15 @@ std::string publish_config_for(const TempDir& dir, uint16_t port, const std::str
 
 // The delivery_mode the broker got for a body-less publish to `queue` through `port`.
 std::string published_delivery_mode(uint16_t port, AmqpClient& amqp, const std::string& queue) {
-  HttpResponse r = publish_as(port, "/%2F/amq.default/" + queue, "guest", "guest");
+  // A fresh connection: a kept one may still lead to the draining worker of the old config.
+  HttpResponse r = http(HttpRequest{"POST",
+                                    port,
+                                    "/%2F/amq.default/" + queue,
+                                    "body=x",
+                                    {{"Content-Type", "application/x-www-form-urlencoded"},
+                                     {"Authorization", basic_auth("guest", "guest")}},
+                                    15s,
+                                    true});
   BOOST_TEST_REQUIRE(r.status == 204, r.body);
   auto message = amqp.get(queue);
   BOOST_TEST_REQUIRE(message.has_value());
