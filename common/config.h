@@ -3,31 +3,26 @@
 // validated as a whole (types, bounds, unknown keys, cross-field rules); every problem is
 // reported with its position as "FILE:LINE:COL: key: reason". `sluiced -t` runs exactly
 // this path, and SIGHUP keeps the old Config when the new one has problems.
+//
+// The core sections (daemon, rabbitmq, redis, listen) are read here; each module's section
+// is read by the module's own ModuleSchema with the same ConfigReader, and its typed
+// settings are kept in the Config for the module to get back at start.
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/config_reader.h"
 #include "common/log.h"
 
 namespace sluice::common {
-
-using Millis = std::chrono::milliseconds;
-
-struct ConfigProblem {
-  std::string file;
-  int line = 0;     // 1-based; 0 when the problem has no position (file unreadable)
-  int column = 0;   // 1-based
-  std::string key;  // dotted path from the root: "listen[1].ports[0]", "daemon.user"
-  std::string reason;
-  // "FILE:LINE:COL: key: reason"
-  std::string to_string() const;
-};
 
 struct DaemonConfig {
   std::string pidfile = "/run/sluice/sluiced.pid";
@@ -71,15 +66,48 @@ struct ListenConfig {
   int column = 0;
 };
 
+// What a module's section parses into; each module derives its own (see ModuleSchema).
+struct ModuleSettings {
+  virtual ~ModuleSettings() = default;
+};
+
+struct Config;
+
+// How one module reads its top-level section, after Redis's config table: a name, a parser
+// and an optional whole-file check. Handed to parse_config() by whoever knows the modules
+// (the worker registry), so common/ never depends on a module.
+struct ModuleSchema {
+  std::string name;  // the top-level section and the name listen[].modules uses
+  // Reads the section: a map, or a null node when the file has none (or it is empty), so
+  // defaults come from here too. Every problem goes to `reader` at its own position, keys
+  // starting with `name`. Returns what Config::settings() gives back (null: no settings).
+  // An exception becomes a problem at the section.
+  std::function<std::shared_ptr<const ModuleSettings>(ConfigReader& reader,
+                                                      const YAML::Node& section)>
+      parse;
+  // Optional: runs once the whole file is parsed, every module's settings in place, for
+  // rules that span sections ("a memory store needs exactly one worker"). It runs even when
+  // other parts have problems, so it must cope with a module's settings being null.
+  std::function<void(ConfigReader& reader, const Config& config)> check;
+};
+
 struct Config {
   std::string path;
   DaemonConfig daemon;
   std::optional<RabbitmqConfig> rabbitmq;  // set when the file has a rabbitmq section
   std::optional<RedisConfig> redis;        // set when the file has a redis section
   std::vector<ListenConfig> listeners;
-  // Sections named after a module (publish, queues, push, ...), kept raw for the module's
-  // own configure(); the worker registry validates them.
-  std::map<std::string, YAML::Node> module_sections;
+  // What each module's schema parsed, by module name (every schema has an entry).
+  std::map<std::string, std::shared_ptr<const ModuleSettings>, std::less<>> module_settings;
+
+  // The settings `module` parsed, as the module's own type; null when it has none (or they
+  // are of another type).
+  template <class T>
+  std::shared_ptr<const T> settings(std::string_view module) const {
+    const auto it = module_settings.find(module);
+    if (it == module_settings.end()) return nullptr;
+    return std::dynamic_pointer_cast<const T>(it->second);
+  }
 };
 
 struct ConfigLoad {
@@ -88,16 +116,12 @@ struct ConfigLoad {
   bool ok() const { return config != nullptr; }
 };
 
-// Parses and validates `text`; `file` names it in problems. `known_modules` are the module
-// names this build has: anything else in listen[].modules or at the top level is an error.
+// Parses and validates `text`; `file` names it in problems. `modules` are the modules this
+// build has: their names are the only other top-level sections and listen[].modules
+// entries allowed. Never throws: whatever yaml-cpp or a module throws is a problem.
 ConfigLoad parse_config(const std::string& text, const std::string& file,
-                        const std::vector<std::string>& known_modules);
+                        const std::vector<ModuleSchema>& modules);
 // Reads the file, then parse_config().
-ConfigLoad load_config(const std::string& path, const std::vector<std::string>& known_modules);
-
-// "250ms", "5s", "2m", "1h", or a bare integer meaning seconds.
-bool parse_duration(const std::string& text, Millis& out);
-// "1024", "64k", "10m", "1g" (powers of 1024, case-insensitive).
-bool parse_size(const std::string& text, uint64_t& out);
+ConfigLoad load_config(const std::string& path, const std::vector<ModuleSchema>& modules);
 
 }  // namespace sluice::common

@@ -47,15 +47,10 @@ struct Supervisor::Child {
   std::optional<common::Timer> timer;
 };
 
+// One pass reads the core sections and every module's, so a reload or -t reports the
+// problems of both together, each at its own position.
 common::ConfigLoad load_and_check(const std::string& path) {
-  common::ConfigLoad load = common::load_config(path, worker::known_modules());
-  if (!load.ok()) return load;
-  std::vector<common::ConfigProblem> problems = worker::check_module_config(*load.config);
-  if (!problems.empty()) {
-    load.config.reset();
-    load.problems = std::move(problems);
-  }
-  return load;
+  return worker::load_config_with_modules(path);
 }
 
 Supervisor::Supervisor(std::shared_ptr<const common::Config> config, Listeners listeners,

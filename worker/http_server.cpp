@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/guard.h"
 #include "common/log.h"
 #include "worker/chunked_decoder.h"
 #include "worker/guard.h"
@@ -66,6 +67,15 @@ bool failed_on_content_length(evhtp_connection_t* conn) {
   evhtp_header_t* last = TAILQ_LAST(conn->request->headers_in, evhtp_kvs);
   return last != nullptr && last->val == nullptr && last->key != nullptr &&
          strcasecmp(last->key, "Content-Length") == 0;
+}
+
+// A libevhtp hook's body, through the guard: an exception fails the connection
+// (EVHTP_RES_ERROR) instead of unwinding into libevhtp's C frames.
+template <class Fn>
+evhtp_res guarded_hook(const char* what, Fn&& fn) {
+  evhtp_res res = EVHTP_RES_ERROR;
+  common::guard(what, [&] { res = fn(); });
+  return res;
 }
 
 RequestCtx* ctx_of(evhtp_request_t* req) {
@@ -177,12 +187,16 @@ HttpServer::Connection* HttpServer::find(evhtp_connection_t* conn) const {
 void HttpServer::on_accept_error(evconnlistener* listener, void* arg) {
   int err = EVUTIL_SOCKET_ERROR();
   auto* self = static_cast<HttpServer*>(static_cast<evhtp_t*>(arg)->arg);
+  common::guard("http accept error", [&] { self->accept_failed(listener, err); });
+}
+
+void HttpServer::accept_failed(evconnlistener* listener, int err) {
   evconnlistener_disable(listener);
-  if (self->accept_error_log_.admit()) {
+  if (accept_error_log_.admit()) {
     SLOG_SYSERR(kModule, err, "accept() failed; pausing accepts for %lld ms%s", kAcceptPauseMs,
-                self->accept_error_log_.take_note().c_str());
+                accept_error_log_.take_note().c_str());
   }
-  self->accept_pause_.start(std::chrono::milliseconds(kAcceptPauseMs));
+  accept_pause_.start(std::chrono::milliseconds(kAcceptPauseMs));
 }
 
 void HttpServer::resume_accepting() {
@@ -216,8 +230,10 @@ void HttpServer::sweep() {
 }
 
 evhtp_res HttpServer::on_post_accept(evhtp_connection_t* conn, void* arg) {
-  static_cast<HttpServer*>(arg)->accept_connection(conn);
-  return EVHTP_RES_OK;
+  return guarded_hook("http accept", [&] {
+    static_cast<HttpServer*>(arg)->accept_connection(conn);
+    return EVHTP_RES_OK;
+  });
 }
 
 void HttpServer::accept_connection(evhtp_connection_t* conn) {
@@ -247,8 +263,10 @@ void HttpServer::accept_connection(evhtp_connection_t* conn) {
 }
 
 evhtp_res HttpServer::on_connection_fini(evhtp_connection_t* conn, void* arg) {
-  static_cast<HttpServer*>(arg)->finish_connection(conn);
-  return EVHTP_RES_OK;
+  return guarded_hook("http connection end", [&] {
+    static_cast<HttpServer*>(arg)->finish_connection(conn);
+    return EVHTP_RES_OK;
+  });
 }
 
 void HttpServer::finish_connection(evhtp_connection_t* conn) {
@@ -305,12 +323,16 @@ void HttpServer::answer_unparsable(evhtp_connection_t* conn) {
 void HttpServer::on_readable(bufferevent* bev, void* arg) {
   auto* conn = static_cast<evhtp_connection_t*>(arg);
   auto* self = static_cast<HttpServer*>(conn->htp->arg);
-  Connection* c = self->find(conn);
+  common::guard("http read", [&] { self->readable(bev, conn); });
+}
+
+void HttpServer::readable(bufferevent* bev, evhtp_connection_t* conn) {
+  Connection* c = find(conn);
   evbuffer* input = bufferevent_get_input(bev);
-  if (c != nullptr && c->phase == Phase::chunked) return self->feed_chunked(*c);
+  if (c != nullptr && c->phase == Phase::chunked) return feed_chunked(*c);
   if (c != nullptr && c->phase == Phase::idle) skip_empty_lines(input);
-  bool held = c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing ||
-                               self->waits_for_request_line(*c));
+  bool held = c != nullptr &&
+              (c->phase == Phase::busy || c->phase == Phase::closing || waits_for_request_line(*c));
   if (held) {
     // Flow control: past this much, the rest waits in the kernel. Whatever lets the parser
     // run again (libevhtp's resume, sluice's) enables reading again. (A read watermark would
@@ -319,7 +341,7 @@ void HttpServer::on_readable(bufferevent* bev, void* arg) {
     return;
   }
   if (evbuffer_get_length(input) == 0) return;
-  self->evhtp_read_(bev, arg);
+  evhtp_read_(bev, conn);
 }
 
 // RFC 9112 section 2.2: empty lines before a request line are ignored. htparser stops after
@@ -358,7 +380,7 @@ void HttpServer::resume(Connection& c) {
 
 void HttpServer::on_input_changed(evbuffer*, const evbuffer_cb_info* info, void* arg) {
   auto* c = static_cast<Connection*>(arg);
-  c->server->input_changed(*c, *info);
+  common::guard("http input", [&] { c->server->input_changed(*c, *info); });
 }
 
 // Called synchronously on every change of the connection's input: bytes read (scanned for
@@ -400,8 +422,10 @@ void HttpServer::input_changed(Connection& c, const evbuffer_cb_info& info) {
 }
 
 evhtp_res HttpServer::on_headers_start(evhtp_request_t* req, void* arg) {
-  static_cast<HttpServer*>(arg)->begin_request(req);
-  return EVHTP_RES_OK;
+  return guarded_hook("http request start", [&] {
+    static_cast<HttpServer*>(arg)->begin_request(req);
+    return EVHTP_RES_OK;
+  });
 }
 
 // The request line is parsed by now: method and path are known. The ctx becomes the
@@ -424,7 +448,8 @@ void HttpServer::begin_request(evhtp_request_t* req) {
 evhtp_res HttpServer::on_header(evhtp_request_t* req, evhtp_header_t* header, void* arg) {
   RequestCtx* ctx = ctx_of(req);
   if (ctx == nullptr || ctx->replied()) return EVHTP_RES_OK;
-  return static_cast<HttpServer*>(arg)->check_header(*ctx, *header);
+  return guarded_hook("http header",
+                      [&] { return static_cast<HttpServer*>(arg)->check_header(*ctx, *header); });
 }
 
 evhtp_res HttpServer::check_header(RequestCtx& ctx, const evhtp_header_t& header) {
@@ -447,7 +472,7 @@ evhtp_res HttpServer::on_headers(evhtp_request_t* req, evhtp_headers_t*, void* a
   auto* self = static_cast<HttpServer*>(arg);
   Connection* c = self->find(evhtp_request_get_connection(req));
   if (ctx == nullptr || c == nullptr) return EVHTP_RES_OK;
-  return self->check_headers(*c, *ctx);
+  return guarded_hook("http headers", [&] { return self->check_headers(*c, *ctx); });
 }
 
 evhtp_res HttpServer::check_headers(Connection& c, RequestCtx& ctx) {
@@ -557,27 +582,31 @@ void HttpServer::on_wake(Connection* c) {
 //     it is freed from the wake event.
 void HttpServer::on_event(evhtp_connection_t* conn, short events, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
-  Connection* c = self->find(conn);
+  common::guard("http connection event", [&] { self->connection_event(conn, events); });
+}
+
+void HttpServer::connection_event(evhtp_connection_t* conn, short events) {
+  Connection* c = find(conn);
   if (c == nullptr) return;
-  if (self->client_left(*c, events)) {
+  if (client_left(*c, events)) {
     // libevhtp frees the connection right after this hook, and the request with it (its
     // module is told through on_gone); a paused one only gets marked, so free it from the
     // wake event.
-    if (paused(conn)) self->wake(*c);
+    if (paused(conn)) wake(*c);
     return;
   }
   bool eof = (events & BEV_EVENT_EOF) != 0 && (events & BEV_EVENT_ERROR) == 0;
   bool answering = c->phase == Phase::busy || c->phase == Phase::replied ||
-                   (c->phase == Phase::closing && !self->closer_.closing(conn));
+                   (c->phase == Phase::closing && !closer_.closing(conn));
   if (eof && answering) {
     c->client_eof = true;
     if (!paused(conn)) evhtp_connection_pause(conn);
-    self->wake(*c);  // libevhtp marks it for freeing right after this
+    wake(*c);  // libevhtp marks it for freeing right after this
     return;
   }
   if (c->phase != Phase::chunked) return;
   if ((events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) == 0) return;
-  self->wake(*c);
+  wake(*c);
 }
 
 // The last answer on a connection is written, then the connection is closed by the
@@ -612,7 +641,8 @@ void HttpServer::feed_chunked(Connection& c) {
 evhtp_res HttpServer::on_body(evhtp_request_t* req, evbuffer* buf, void* arg) {
   RequestCtx* ctx = ctx_of(req);
   if (ctx == nullptr) return EVHTP_RES_OK;
-  return static_cast<HttpServer*>(arg)->check_body(*ctx, buf);
+  return guarded_hook("http body",
+                      [&] { return static_cast<HttpServer*>(arg)->check_body(*ctx, buf); });
 }
 
 // The bytes are copied into the request's buffer, which grows by doubling, and `buf` (the
@@ -670,7 +700,7 @@ void HttpServer::on_request(evhtp_request_t* req, void*) {
   Connection* c = self.find(evhtp_request_get_connection(req));
   if (c == nullptr) return;
   self.in_parser_callback_ = true;
-  self.dispatch(*c, *ctx);
+  guard("request", *ctx, [&] { self.dispatch(*c, *ctx); });
   self.in_parser_callback_ = false;
 }
 
@@ -796,11 +826,12 @@ void HttpServer::set_read_timeout(evhtp_connection_t* conn, bool on) {
   evhtp_connection_set_timeouts(conn, on ? &read_timeout : nullptr, nullptr);
 }
 
-evhtp_res HttpServer::on_request_fini(evhtp_request_t* req, void* arg) {
+evhtp_res HttpServer::on_request_fini(evhtp_request_t*, void* arg) {
   auto* ctx = static_cast<RequestCtx*>(arg);
-  ctx->server_.finish_request(*ctx);
-  (void)req;
-  return EVHTP_RES_OK;
+  return guarded_hook("http request end", [&] {
+    ctx->server_.finish_request(*ctx);
+    return EVHTP_RES_OK;
+  });
 }
 
 void HttpServer::finish_request(RequestCtx& ctx) {

@@ -96,6 +96,9 @@ class HttpServer {
   static void on_accept_error(evconnlistener* listener, void* arg);
 
   void accept_connection(evhtp_connection_t* conn);
+  void accept_failed(evconnlistener* listener, int err);
+  void readable(bufferevent* bev, evhtp_connection_t* conn);
+  void connection_event(evhtp_connection_t* conn, short events);
   void finish_connection(evhtp_connection_t* conn);
   void answer_unparsable(evhtp_connection_t* conn);
   void begin_request(evhtp_request_t* req);

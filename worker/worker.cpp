@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/guard.h"
 #include "common/log.h"
 #include "worker/modules/registry.h"
 
@@ -47,11 +48,9 @@ common::Result<void> Worker::init() {
   s.publish_rusage();
 
   modules_ = make_modules(listen().modules);
+  // Their sections were read into config() by their schemas; each takes its settings in
+  // start().
   for (auto& m : modules_) {
-    auto it = config().module_sections.find(std::string(m->name()));
-    auto configured =
-        m->configure(it != config().module_sections.end() ? it->second : YAML::Node());
-    if (!configured) return configured.error();
     m->add_routes(router_);
     m->bind_counters(counters_in(s, m->name()));
   }
@@ -65,21 +64,23 @@ common::Result<void> Worker::init() {
   add_signal(sigterm_, SIGTERM);
   add_signal(sigquit_, SIGQUIT);
   add_signal(sigusr1_, SIGUSR1);
-  stats_timer_.reset(event_new(
-      base(), -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->slot().publish_rusage(); },
-      this));
-  timeval every = common::to_timeval(kStatsPublishMs);
-  evtimer_add(stats_timer_.get(), &every);
+  stats_timer_.emplace(base(), "stats rusage",
+                       common::Callback::bind<&Worker::publish_rusage>(this));
+  stats_timer_->start_every(std::chrono::milliseconds(kStatsPublishMs));
   if (redis_) redis_->start();
   return {};
+}
+
+void Worker::publish_rusage() {
+  slot().publish_rusage();
 }
 
 void Worker::add_signal(common::EventPtr& ev, int signo) {
   ev.reset(evsignal_new(
       base(), signo,
       [](evutil_socket_t fd, short, void* arg) {
-        static_cast<Worker*>(arg)->on_signal(static_cast<int>(fd));
+        common::guard("signal",
+                      [&] { static_cast<Worker*>(arg)->on_signal(static_cast<int>(fd)); });
       },
       this));
   evsignal_add(ev.get(), nullptr);
@@ -127,11 +128,8 @@ void Worker::begin_drain() {
   http_->drain();
   for (auto& m : modules_)
     m->drain(drain_answer_held_);
-  drain_timer_.reset(event_new(
-      base(), -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->check_drained(); }, this));
-  timeval every = common::to_timeval(kDrainPollMs);
-  evtimer_add(drain_timer_.get(), &every);
+  drain_timer_.emplace(base(), "drain", common::Callback::bind<&Worker::check_drained>(this));
+  drain_timer_->start_every(std::chrono::milliseconds(kDrainPollMs));
   check_drained();
 }
 

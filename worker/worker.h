@@ -5,11 +5,13 @@
 // destructor releases its RequestCtx, which still refers to the server), then the modules,
 // then Redis (its destructor fails pending commands into the modules).
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 #include "common/handles/event.h"
+#include "common/handles/timer.h"
 #include "common/result.h"
 #include "common/stats_segment.h"
 #include "worker/backends/redis.h"
@@ -44,6 +46,7 @@ class Worker {
   void begin_drain();
   void check_drained();
   size_t module_work() const;
+  void publish_rusage();
   void add_signal(common::EventPtr& ev, int signo);
 
   common::EventBasePtr base_;
@@ -56,8 +59,8 @@ class Worker {
   common::EventPtr sigterm_;
   common::EventPtr sigquit_;
   common::EventPtr sigusr1_;
-  common::EventPtr stats_timer_;
-  common::EventPtr drain_timer_;
+  std::optional<common::Timer> stats_timer_;
+  std::optional<common::Timer> drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::chrono::steady_clock::time_point drain_fresh_deadline_;
   std::chrono::steady_clock::time_point drain_answer_held_;

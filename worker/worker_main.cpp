@@ -1,6 +1,7 @@
 #include "worker/worker_main.h"
 
 #include "common/log.h"
+#include "worker/modules/registry.h"
 #include "worker/worker.h"
 
 namespace sluice::worker {
@@ -12,6 +13,10 @@ int worker_main(const WorkerLaunch& launch) {
     return 2;
   }
   return worker.run();
+}
+
+common::ConfigLoad load_config_with_modules(const std::string& path) {
+  return common::load_config(path, module_schemas());
 }
 
 }  // namespace sluice::worker

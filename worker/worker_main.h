@@ -1,6 +1,6 @@
 #pragma once
 // The only worker header the supervisor includes: what a freshly forked worker is given,
-// and the module facts `sluiced -t` needs.
+// and the config loader that knows this build's modules (for start, SIGHUP and -t).
 #include <signal.h>
 
 #include <memory>
@@ -25,7 +25,8 @@ struct WorkerLaunch {
 // runtime failure, 2 when it cannot start at all (the supervisor will not respawn it).
 int worker_main(const WorkerLaunch& launch);
 
-std::vector<std::string> known_modules();
-std::vector<common::ConfigProblem> check_module_config(const common::Config& config);
+// common::load_config() with every module's schema (modules/registry.h): the core sections
+// and each module's own, all problems together. Never throws.
+common::ConfigLoad load_config_with_modules(const std::string& path);
 
 }  // namespace sluice::worker

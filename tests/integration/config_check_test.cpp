@@ -45,6 +45,40 @@ BOOST_AUTO_TEST_CASE(every_problem_is_printed_with_its_position) {
   BOOST_TEST(r.output.find("test failed") != std::string::npos);
 }
 
+// A module's section is read by the module's own schema, with the same reader: each of its
+// problems has its own line and column, among the core sections' in file order.
+BOOST_AUTO_TEST_CASE(every_module_problem_is_printed_at_its_own_position) {
+  TempDir dir;
+  std::string yaml =
+      "publish:\n"
+      "  default_delivery_mode: 3\n"
+      "  mandatory: sometimes\n"
+      "  confirm: yes\n"
+      "redis: { port: 0 }\n"
+      "stats:\n"
+      "  fleet: true\n"
+      "listen:\n"
+      "  - { address: 127.0.0.1, port: 8000, modules: [stats, publish] }\n"
+      "publish: {}\n";
+  std::string file = dir.write("bad.yaml", yaml);
+  CommandResult r = run_sluiced({"-t", "-c", file});
+  BOOST_TEST(r.exit_code == 2);
+  const std::string expected =
+      file + ":2:26: publish.default_delivery_mode: must be 1 (transient) or 2 (persistent)\n" +
+      file + ":3:14: publish.mandatory: must be true or false\n" + file +
+      ":4:3: publish.confirm: unknown key\n" + file +
+      ":5:16: redis.port: must be between 1 and 65535\n" + file +
+      ":7:3: stats.fleet: unknown key\n" + file + ":10:1: publish: duplicate key\n";
+  BOOST_TEST(r.output.find(expected) != std::string::npos, expected + "---\n" + r.output);
+  BOOST_TEST(r.output.find("test failed") != std::string::npos);
+  // Fixed, the same file passes.
+  file = dir.write("good.yaml",
+                   "publish:\n  default_delivery_mode: 1\n  mandatory: on\n"
+                   "stats: {}\nlisten:\n  - { address: 127.0.0.1, port: 8000 }\n");
+  r = run_sluiced({"-t", "-c", file});
+  BOOST_TEST(r.exit_code == 0, r.output);
+}
+
 BOOST_AUTO_TEST_CASE(yaml_syntax_and_missing_files_exit_2) {
   TempDir dir;
   std::string file = dir.write("broken.yaml", "listen: [\n");

@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(sluiced_t_checks_the_publish_settings) {
   r = run_sluiced({"-t", "-c", bad});
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.output.find(": publish.default_delivery_mode: must be 1 (transient) or 2 "
-                           "(persistent) (line ") != std::string::npos,
+                           "(persistent)\n") != std::string::npos,
              r.output);
   BOOST_TEST(r.output.find("publish.mandatory: must be true or false") != std::string::npos,
              r.output);

@@ -93,6 +93,71 @@ BOOST_AUTO_TEST_CASE(sighup_with_a_broken_config_keeps_the_old_workers) {
   BOOST_TEST(s.log().find("redis.port") != std::string::npos);
 }
 
+namespace {
+
+std::string publish_config_for(const TempDir& dir, uint16_t port, const std::string& publish) {
+  return daemon_yaml(dir) + shared_rabbit_yaml() +
+         "listen:\n  - address: 127.0.0.1\n    port: " + std::to_string(port) +
+         "\n    modules: [publish, stats]\n" + publish;
+}
+
+// The delivery_mode the broker got for a body-less publish to `queue` through `port`.
+std::string published_delivery_mode(uint16_t port, AmqpClient& amqp, const std::string& queue) {
+  // A fresh connection: a kept one may still lead to the draining worker of the old config.
+  HttpResponse r = http(HttpRequest{"POST",
+                                    port,
+                                    "/%2F/amq.default/" + queue,
+                                    "body=x",
+                                    {{"Content-Type", "application/x-www-form-urlencoded"},
+                                     {"Authorization", basic_auth("guest", "guest")}},
+                                    15s,
+                                    true});
+  BOOST_TEST_REQUIRE(r.status == 204, r.body);
+  auto message = amqp.get(queue);
+  BOOST_TEST_REQUIRE(message.has_value());
+  return message->properties["delivery_mode"];
+}
+
+}  // namespace
+
+// A module's settings are part of the config a reload checks: a bad publish value is logged
+// at its own position and the old workers keep serving with the old settings; a good reload
+// then gives the new workers the new settings.
+BOOST_AUTO_TEST_CASE(sighup_checks_the_publish_section_and_applies_it) {
+  TempDir dir;
+  uint16_t a = free_port();
+  AmqpClient amqp(shared_rabbit().amqp_port());
+  const std::string queue = "reload." + std::to_string(a);
+  amqp.declare_queue(queue);
+  Sluiced s(dir, publish_config_for(dir, a, ""));
+  s.start();
+  BOOST_REQUIRE(s.wait_ready({a}));
+  std::vector<pid_t> before = s.wait_workers(1);
+  BOOST_TEST(published_delivery_mode(a, amqp, queue) == "2");
+
+  const std::string bad =
+      publish_config_for(dir, a, "publish:\n  mandatory: false\n  default_delivery_mode: 7\n");
+  s.write_config(bad);
+  s.signal(SIGHUP);
+  for (int i = 0; i < 100 && s.log().find("reload aborted") == std::string::npos; ++i)
+    std::this_thread::sleep_for(20ms);
+  std::string log = s.log();
+  const auto at = bad.find("  default_delivery_mode: 7");
+  const std::string line = std::to_string(std::count(bad.begin(), bad.begin() + at, '\n') + 1);
+  const std::string problem = s.config_path() + ":" + line +
+                              ":26: publish.default_delivery_mode: must be 1 (transient) or 2 "
+                              "(persistent)";
+  BOOST_TEST(log.find(problem) != std::string::npos, problem + "\n---\n" + log);
+  BOOST_TEST(log.find("reload aborted: keeping the running configuration") != std::string::npos);
+  BOOST_TEST(s.worker_pids() == before, boost::test_tools::per_element());
+  BOOST_TEST(published_delivery_mode(a, amqp, queue) == "2");
+
+  s.write_config(publish_config_for(dir, a, "publish:\n  default_delivery_mode: 1\n"));
+  s.signal(SIGHUP);
+  BOOST_REQUIRE(wait_new_worker(a, before, 5s));
+  BOOST_TEST(published_delivery_mode(a, amqp, queue) == "1");
+}
+
 // The socket of a port present in both configs is never closed, and a worker always
 // accepts on it: a steady stream of new connections sees no refusal and no failure.
 BOOST_AUTO_TEST_CASE(sighup_under_load_refuses_nothing) {

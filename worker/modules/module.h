@@ -1,8 +1,13 @@
 #pragma once
-// What every module implements, after nginx's module hooks: validate its YAML section,
-// register its routes on a listener, start with the worker, and drain on a graceful stop.
-#include <yaml-cpp/yaml.h>
-
+// What every module implements, after nginx's module hooks: register its routes on a
+// listener, start with the worker, and drain on a graceful stop. Its YAML section is read
+// before any of that by its schema: each module class has a
+//   static common::ModuleSchema schema();
+// listed next to it in modules/registry.cpp, whose parse() returns the module's own
+// common::ModuleSettings; start() gets them back with
+// worker.config().settings<TheirType>(name()). Its counters are named by
+//   static CounterNames declared_counters();
+// (module_counters.h; none unless it declares its own).
 #include <chrono>
 #include <cstddef>
 #include <string_view>
@@ -19,10 +24,7 @@ class Worker;
 class Module {
  public:
   virtual ~Module() = default;
-  virtual std::string_view name() const = 0;
-  // The module's top-level YAML section (a null node when absent). Called by `sluiced -t`,
-  // by the supervisor on start and reload, and by each worker.
-  virtual common::Result<void> configure(const YAML::Node& section) = 0;
+  virtual std::string_view name() const = 0;  // the same as its schema's name
   virtual void add_routes(Router& router) = 0;
   virtual common::Result<void> start(Worker& worker) = 0;
   // A graceful stop (SIGTERM, reload): stop taking new work and answer held requests before
@@ -37,7 +39,8 @@ class Module {
   virtual void report(common::JsonWriter& w) const {}
 
   // The module's counters (module_counters.h) in this worker's stats slot, bound by the
-  // worker before start().
+  // worker before start(); a module with counters hides this with its own name list.
+  static CounterNames declared_counters() { return {}; }
   void bind_counters(ModuleCounters counters) { counters_ = counters; }
 
  protected:

@@ -1,5 +1,6 @@
 #include "worker/modules/registry.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <utility>
@@ -11,38 +12,50 @@ namespace sluice::worker {
 namespace {
 
 struct Entry {
-  const char* name;
+  common::ModuleSchema schema;
   std::function<std::unique_ptr<Module>()> make;
   CounterNames counters;
 };
 
+template <class M>
+Entry entry() {
+  return {M::schema(), [] { return std::make_unique<M>(); }, M::declared_counters()};
+}
+
 // Route order lives here (STYLE.md): fixed routes first, catch-alls last.
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> kEntries = {
-      {"stats", [] { return std::make_unique<stats::StatsModule>(); }, {}},
-      // The catch-all: last.
-      {"publish", [] { return std::make_unique<publish::PublishModule>(); },
-       counter_names(publish::PublishModule::kCounterNames)},
+      entry<stats::StatsModule>(),
+      entry<publish::PublishModule>(),  // the catch-all: last
   };
   return kEntries;
 }
 
 }  // namespace
 
+const std::vector<common::ModuleSchema>& module_schemas() {
+  static const std::vector<common::ModuleSchema> kSchemas = [] {
+    std::vector<common::ModuleSchema> schemas;
+    for (const auto& e : entries())
+      schemas.push_back(e.schema);
+    return schemas;
+  }();
+  return kSchemas;
+}
+
 std::vector<std::string> known_modules() {
   std::vector<std::string> names;
   for (const auto& e : entries())
-    names.emplace_back(e.name);
+    names.push_back(e.schema.name);
   return names;
 }
 
 std::vector<std::unique_ptr<Module>> make_modules(const std::vector<std::string>& names) {
   std::vector<std::unique_ptr<Module>> modules;
   for (const auto& e : entries()) {
-    bool wanted = names.empty();
-    for (const auto& n : names)
-      wanted = wanted || n == e.name;
-    if (wanted) modules.push_back(e.make());
+    if (names.empty() || std::find(names.begin(), names.end(), e.schema.name) != names.end()) {
+      modules.push_back(e.make());
+    }
   }
   return modules;
 }
@@ -52,7 +65,7 @@ const std::vector<CounterGroup>& counter_layout() {
     std::vector<CounterGroup> layout;
     size_t next = 0;
     for (const auto& e : entries()) {
-      layout.push_back({e.name, e.counters, next});
+      layout.push_back({e.schema.name.c_str(), e.counters, next});
       next += e.counters.count;
     }
     // A build that declares more counters than a slot holds is a programming error.
@@ -67,26 +80,6 @@ ModuleCounters counters_in(common::WorkerSlot& slot, std::string_view module) {
     if (module == g.module) return ModuleCounters(slot.module_counters + g.first, g.names.count);
   }
   return {};
-}
-
-std::vector<common::ConfigProblem> check_module_config(const common::Config& config) {
-  std::vector<common::ConfigProblem> problems;
-  for (const auto& e : entries()) {
-    auto it = config.module_sections.find(e.name);
-    YAML::Node section = it != config.module_sections.end() ? it->second : YAML::Node();
-    auto result = e.make()->configure(section);
-    if (result.ok()) continue;
-    common::ConfigProblem p;
-    p.file = config.path;
-    if (section.IsDefined() && !section.IsNull()) {
-      p.line = section.Mark().line + 1;
-      p.column = section.Mark().column + 1;
-    }
-    p.key = result.error().short_code.empty() ? e.name : result.error().short_code;
-    p.reason = result.error().message;
-    problems.push_back(std::move(p));
-  }
-  return problems;
 }
 
 }  // namespace sluice::worker

@@ -3,16 +3,23 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
 
+using sluice::common::Config;
 using sluice::common::ConfigLoad;
+using sluice::common::ConfigReader;
 using sluice::common::load_config;
 using sluice::common::Millis;
+using sluice::common::ModuleSchema;
+using sluice::common::ModuleSettings;
 using sluice::common::parse_config;
 using sluice::common::parse_duration;
 using sluice::common::parse_size;
@@ -20,7 +27,20 @@ using Level = sluice::common::log::Level;
 
 namespace {
 
-const std::vector<std::string> kModules{"publish", "queues", "stats"};
+// A test module's settings: the section it was handed, whatever it holds.
+struct Raw : ModuleSettings {
+  explicit Raw(YAML::Node node) : section(std::move(node)) {}
+  YAML::Node section;
+};
+
+ModuleSchema accepting(const std::string& name) {
+  return {name,
+          [](ConfigReader&, const YAML::Node& section) { return std::make_shared<Raw>(section); },
+          nullptr};
+}
+
+const std::vector<ModuleSchema> kModules{accepting("publish"), accepting("queues"),
+                                         accepting("stats")};
 
 ConfigLoad parse(const std::string& text) {
   return parse_config(text, "sluice.yaml", kModules);
@@ -111,9 +131,14 @@ BOOST_AUTO_TEST_CASE(full_config_reads_every_field) {
   BOOST_TEST(l.line == 15);
   BOOST_TEST(l.column == 5);
 
-  BOOST_TEST(c.module_sections.size() == 2u);
-  BOOST_TEST(c.module_sections.at("publish")["confirm"].as<bool>());
-  BOOST_TEST(c.module_sections.at("stats").IsNull());
+  // Every module's schema ran, with its section or a null node when the file has none.
+  BOOST_TEST(c.module_settings.size() == 3u);
+  BOOST_TEST_REQUIRE(c.settings<Raw>("publish"));
+  BOOST_TEST(c.settings<Raw>("publish")->section["confirm"].as<bool>());
+  BOOST_TEST_REQUIRE(c.settings<Raw>("stats"));
+  BOOST_TEST(c.settings<Raw>("stats")->section.IsNull());
+  BOOST_TEST_REQUIRE(c.settings<Raw>("queues"));
+  BOOST_TEST(c.settings<Raw>("queues")->section.IsNull());
 }
 
 BOOST_AUTO_TEST_CASE(defaults) {
@@ -129,7 +154,10 @@ BOOST_AUTO_TEST_CASE(defaults) {
   BOOST_TEST(c.daemon.working_directory.empty());
   BOOST_TEST(!c.rabbitmq.has_value());
   BOOST_TEST(!c.redis.has_value());
-  BOOST_TEST(c.module_sections.empty());
+  for (const char* module : {"publish", "queues", "stats"}) {
+    BOOST_TEST_REQUIRE(c.settings<Raw>(module), module);
+    BOOST_TEST(c.settings<Raw>(module)->section.IsNull(), module);
+  }
   BOOST_TEST_REQUIRE(c.listeners.size() == 1u);
   const auto& l = c.listeners[0];
   BOOST_TEST(l.address == "127.0.0.1");
@@ -401,6 +429,186 @@ BOOST_AUTO_TEST_CASE(every_problem_is_reported_in_file_order) {
              "sluice.yaml:6:3: daemon.bogus: unknown key\n"
              "sluice.yaml:8:28: listen[0].address: must be an IPv4 or IPv6 address\n"
              "sluice.yaml:10:5: listen[2].port: is required (or ports)\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// A module's section is read by its own schema with the same reader as the core sections.
+BOOST_AUTO_TEST_SUITE(modules)
+
+namespace {
+
+using sluice::common::Bounds;
+namespace kind = sluice::common::kind;
+
+struct Mode : ModuleSettings {
+  int64_t mode = 1;
+  bool loud = false;
+};
+
+ModuleSchema mode_schema() {
+  return {"publish",
+          [](ConfigReader& r, const YAML::Node& section) {
+            auto s = std::make_shared<Mode>();
+            r.walk(section, "publish", true,
+                   {{"mode",
+                     [&](const auto& v, const auto& k) {
+                       r.read<kind::Int>(v, k, s->mode, Bounds<kind::Int>{1, 2});
+                     }},
+                    {"loud",
+                     [&](const auto& v, const auto& k) { r.read<kind::Bool>(v, k, s->loud); }}});
+            return s;
+          },
+          nullptr};
+}
+
+// A memory store serves one worker only: a whole-file rule, over the module's own section
+// and the listen section, which may come later in the file.
+struct Store : ModuleSettings {
+  std::string store = "redis";
+  YAML::Mark mark = YAML::Mark::null_mark();
+};
+
+ModuleSchema store_schema(bool throwing_check = false) {
+  ModuleSchema schema{"memstore",
+                      [](ConfigReader& r, const YAML::Node& section) {
+                        auto s = std::make_shared<Store>();
+                        r.walk(section, "memstore", true,
+                               {{"store", [&](const auto& v, const auto& k) {
+                                   if (r.read<kind::String>(v, k, s->store)) s->mark = v.Mark();
+                                 }}});
+                        return s;
+                      },
+                      nullptr};
+  schema.check = [throwing_check](ConfigReader& r, const Config& config) {
+    if (throwing_check) throw std::runtime_error("check broke");
+    const auto s = config.settings<Store>("memstore");
+    if (!s || s->store != "memory") return;
+    size_t serving = 0;
+    for (const auto& l : config.listeners) {
+      const auto& m = l.modules;
+      if (m.empty() || std::find(m.begin(), m.end(), "memstore") != m.end()) ++serving;
+    }
+    if (serving > 1) {
+      r.add(s->mark, "memstore.store",
+            "memory is refused when more than one worker serves memstore (" +
+                std::to_string(serving) + " do)");
+    }
+  };
+  return schema;
+}
+
+std::string problems_with(const std::vector<ModuleSchema>& modules, const std::string& text) {
+  const ConfigLoad load = parse_config(text, "sluice.yaml", modules);
+  std::string out;
+  for (const auto& problem : load.problems)
+    out += problem.to_string() + "\n";
+  BOOST_TEST(load.ok() == out.empty());
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(settings_are_typed_and_kept_in_the_config) {
+  const ConfigLoad load = parse_config("publish: { mode: 2, loud: yes }\n" + kListen, "sluice.yaml",
+                                       {mode_schema(), accepting("stats")});
+  BOOST_TEST_REQUIRE(load.ok());
+  const auto mode = load.config->settings<Mode>("publish");
+  BOOST_TEST_REQUIRE(mode);
+  BOOST_TEST(mode->mode == 2);
+  BOOST_TEST(mode->loud);
+  BOOST_TEST(!load.config->settings<Raw>("publish"));  // another module's type
+  BOOST_TEST(!load.config->settings<Mode>("nothere"));
+  BOOST_TEST(load.config->settings<Raw>("stats"));
+  // Absent: the schema still runs, so its defaults are there.
+  const ConfigLoad absent = parse_config(kListen, "sluice.yaml", {mode_schema()});
+  BOOST_TEST_REQUIRE(absent.ok());
+  BOOST_TEST(absent.config->settings<Mode>("publish")->mode == 1);
+}
+
+BOOST_AUTO_TEST_CASE(every_module_problem_is_at_its_own_position_in_file_order) {
+  BOOST_TEST(problems_with({mode_schema()},
+                           "redis: { port: 0 }\n"
+                           "publish:\n"
+                           "  mode: 3\n"
+                           "  loud: sometimes\n"
+                           "  quiet: 1\n"
+                           "  mode: 1\n" +
+                               kListen + "daemon: { bogus: 1 }\n") ==
+             "sluice.yaml:1:16: redis.port: must be between 1 and 65535\n"
+             "sluice.yaml:3:9: publish.mode: must be between 1 and 2\n"
+             "sluice.yaml:4:9: publish.loud: must be true or false\n"
+             "sluice.yaml:5:3: publish.quiet: unknown key\n"
+             "sluice.yaml:6:3: publish.mode: duplicate key\n"
+             "sluice.yaml:9:11: daemon.bogus: unknown key\n");
+  // Not a map: the core says so once, and the module is not asked to read it.
+  BOOST_TEST(problems_with({mode_schema()}, "publish: 5\n" + kListen) ==
+             "sluice.yaml:1:10: publish: must be a map\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_module_that_throws_is_a_problem_at_its_section) {
+  const ModuleSchema throws_std{"boom",
+                                [](ConfigReader&, const YAML::Node&) {
+                                  throw std::runtime_error("kaput");
+                                  return std::shared_ptr<const ModuleSettings>();
+                                },
+                                nullptr};
+  // yaml-cpp's own exception, from an unchecked conversion inside the module.
+  const ModuleSchema throws_yaml{"conv",
+                                 [](ConfigReader&, const YAML::Node& section) {
+                                   section["n"].as<int>();
+                                   return std::shared_ptr<const ModuleSettings>();
+                                 },
+                                 nullptr};
+  const ModuleSchema throws_other{"odd",
+                                  [](ConfigReader&, const YAML::Node&) {
+                                    throw 42;
+                                    return std::shared_ptr<const ModuleSettings>();
+                                  },
+                                  nullptr};
+  const std::string out = problems_with({throws_std, mode_schema(), throws_yaml, throws_other},
+                                        "boom: { a: 1 }\n"
+                                        "publish: { mode: 9 }\n"
+                                        "conv:\n"
+                                        "  n: x\n" +
+                                            kListen);
+  // "odd" has no section: its problem has no position, so it comes first.
+  BOOST_TEST(out ==
+                 "sluice.yaml: odd: cannot be read: unknown exception\n"
+                 "sluice.yaml:1:7: boom: cannot be read: kaput\n"
+                 "sluice.yaml:2:18: publish.mode: must be between 1 and 2\n"
+                 "sluice.yaml:4:3: conv: cannot be read: yaml-cpp: error at line 4, column 6: "
+                 "bad conversion\n",
+             out);
+}
+
+BOOST_AUTO_TEST_CASE(a_cross_module_check_runs_after_the_whole_file) {
+  const std::string section = "memstore:\n  store: memory\n";
+  // The listen section comes after the module's: the check still sees every listener.
+  BOOST_TEST(problems_with({store_schema()}, section +
+                                                 "listen:\n"
+                                                 "  - { port: 8000 }\n"
+                                                 "  - { port: 8001, modules: [memstore] }\n") ==
+             "sluice.yaml:2:10: memstore.store: memory is refused when more than one worker "
+             "serves memstore (2 do)\n");
+  BOOST_TEST(problems_with({store_schema(), accepting("stats")},
+                           section + "listen:\n"
+                                     "  - { port: 8000, modules: [memstore] }\n"
+                                     "  - { port: 8001, modules: [stats] }\n") == "");
+  BOOST_TEST(problems_with({store_schema()},
+                           "memstore: { store: redis }\n"
+                           "listen: [{ port: 8000 }, { port: 8001 }]\n") == "");
+  // Checks run when other sections have problems too, so every problem shows at once.
+  BOOST_TEST(problems_with({store_schema()}, "redis: { port: 0 }\n" + section +
+                                                 "listen: [{ port: 1 }, { port: 2 }]\n") ==
+             "sluice.yaml:1:16: redis.port: must be between 1 and 65535\n"
+             "sluice.yaml:3:10: memstore.store: memory is refused when more than one worker "
+             "serves memstore (2 do)\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_check_that_throws_is_a_problem_at_its_section) {
+  BOOST_TEST(problems_with({store_schema(true)}, "daemon: {}\nmemstore: {}\n" + kListen) ==
+             "sluice.yaml:2:11: memstore: cannot be checked: check broke\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -185,11 +185,8 @@ common::Result<void> PublishModule::check_head(RequestCtx& ctx) {
   return {};
 }
 
-common::Result<void> PublishModule::configure(const YAML::Node& section) {
-  auto settings = parse_publish_settings(section);
-  if (!settings) return settings.error();
-  defaults_ = *settings;
-  return {};
+common::ModuleSchema PublishModule::schema() {
+  return {kModuleName, parse_publish_settings, nullptr};
 }
 
 void PublishModule::add_routes(Router& router) {
@@ -202,14 +199,15 @@ void PublishModule::add_routes(Router& router) {
 common::Result<void> PublishModule::start(Worker& worker) {
   base_ = worker.base();
   rabbitmq_ = worker.config().rabbitmq.value_or(common::RabbitmqConfig());
-  sweep_.reset(event_new(
-      base_, -1, EV_PERSIST,
-      [](evutil_socket_t, short, void* arg) {
-        static_cast<PublishModule*>(arg)->forget_connections(false);
-      },
-      this));
-  timeval every = common::to_timeval(kSweepMs);
-  evtimer_add(sweep_.get(), &every);
+  const auto settings = worker.config().settings<PublishSettings>(kModuleName);
+  if (!settings) {
+    // parse_config() always stores them; a Config built any other way is a bug.
+    return common::make_error(common::Errc::internal, "publish_settings",
+                              "the configuration has no publish settings");
+  }
+  defaults_ = settings->message;
+  sweep_.emplace(base_, "publish sweep", common::Callback::bind<&PublishModule::sweep>(this));
+  sweep_->start_every(std::chrono::milliseconds(kSweepMs));
   return {};
 }
 
@@ -301,6 +299,10 @@ AmqpConnection* PublishModule::add_connection(const KeyView& key,
   AmqpConnection* raw = conn.get();
   connections_.emplace(Key{c.vhost, c.user, c.password}, std::move(conn));
   return raw;
+}
+
+void PublishModule::sweep() {
+  forget_connections(false);
 }
 
 // Refused credentials are not kept past their refusal, idle connections not past

@@ -14,7 +14,7 @@
 
 #include "common/config.h"
 #include "common/form.h"
-#include "common/handles/event.h"
+#include "common/handles/timer.h"
 #include "worker/backends/amqp.h"
 #include "worker/modules/module.h"
 #include "worker/modules/publish/logins.h"
@@ -28,8 +28,9 @@ namespace sluice::worker::publish {
 
 class PublishModule : public Module {
  public:
+  // The publish section's reader (publish_config.h); start() takes its PublishSettings.
+  static common::ModuleSchema schema();
   std::string_view name() const override { return "publish"; }
-  common::Result<void> configure(const YAML::Node& section) override;
   void add_routes(Router& router) override;
   common::Result<void> start(Worker& worker) override;
   size_t work_in_flight() const override;
@@ -44,6 +45,7 @@ class PublishModule : public Module {
   enum Counter : size_t { kConfirms, kNacks, kUnavailable, kUnroutable, kClientGone };
   static constexpr const char* kCounterNames[] = {"confirms", "nacks", "unavailable", "unroutable",
                                                   "client_gone"};
+  static CounterNames declared_counters() { return counter_names(kCounterNames); }
 
  private:
   // Connections are keyed by every credential: a wrong password never rides on a
@@ -61,15 +63,16 @@ class PublishModule : public Module {
   common::Result<AmqpConnection*> connection_for(const KeyView& key);
   AmqpConnection* add_connection(const KeyView& key, const LoginGuard::Digest& password);
   void forget_connections(bool all_refused);
+  void sweep();
 
   event_base* base_ = nullptr;
   common::RabbitmqConfig rabbitmq_;
-  MessageDefaults defaults_;  // the publish section's settings
+  MessageDefaults defaults_;  // from the publish section's settings, set by start()
   LoginGuard logins_;
   std::optional<std::string> last_authorization_;
   std::optional<common::BasicCredentials> last_credentials_;
   std::map<Key, std::unique_ptr<AmqpConnection>, std::less<>> connections_;
-  common::EventPtr sweep_;
+  std::optional<common::Timer> sweep_;
 };
 
 }  // namespace sluice::worker::publish

@@ -183,11 +183,12 @@ void write_header(JsonWriter& w, const Worker& worker) {
 
 }  // namespace
 
-common::Result<void> StatsModule::configure(const YAML::Node& section) {
-  if (section.IsDefined() && !section.IsNull() && !(section.IsMap() && section.size() == 0)) {
-    return common::make_error(common::Errc::bad_request, "stats", "takes no settings");
-  }
-  return {};
+common::ModuleSchema StatsModule::schema() {
+  auto parse = [](common::ConfigReader& reader, const YAML::Node& section) {
+    reader.walk(section, "stats", true, {});
+    return std::shared_ptr<const common::ModuleSettings>();
+  };
+  return {"stats", parse, nullptr};
 }
 
 void StatsModule::add_routes(Router& router) {

@@ -5,42 +5,79 @@
 
 #include <string>
 
-using sluice::common::Error;
+#include "worker/modules/publish/publish_module.h"
+
+using sluice::common::ConfigReader;
 using sluice::worker::publish::parse_publish_settings;
+using sluice::worker::publish::PublishModule;
+using sluice::worker::publish::PublishSettings;
+
+namespace {
+
+// The problems of reading `yaml`'s publish section, one "FILE:LINE:COL: key: reason" a line.
+std::string problems_of(const std::string& yaml, PublishSettings* out = nullptr) {
+  ConfigReader reader("sluice.yaml");
+  const YAML::Node root = YAML::Load(yaml);
+  const auto settings = parse_publish_settings(reader, root["publish"]);
+  BOOST_TEST_REQUIRE(settings);
+  if (out) *out = *settings;
+  std::string text;
+  for (const auto& p : reader.take_problems())
+    text += p.to_string() + "\n";
+  return text;
+}
+
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(publish_settings_default_to_persistent_and_not_mandatory) {
   for (const char* yaml : {"", "publish:", "publish: {}"}) {
-    YAML::Node root = YAML::Load(yaml);
-    auto r = parse_publish_settings(root["publish"]);
-    BOOST_REQUIRE(r.ok());
-    BOOST_TEST(r->delivery_mode == 2);
-    BOOST_TEST(!r->mandatory);
+    PublishSettings s;
+    s.message.delivery_mode = 0;
+    s.message.mandatory = true;
+    BOOST_TEST(problems_of(yaml, &s) == "", yaml);
+    BOOST_TEST(s.message.delivery_mode == 2, yaml);
+    BOOST_TEST(!s.message.mandatory, yaml);
   }
-  auto r = parse_publish_settings(YAML::Load("{default_delivery_mode: 1, mandatory: true}"));
-  BOOST_REQUIRE(r.ok());
-  BOOST_TEST(r->delivery_mode == 1);
-  BOOST_TEST(r->mandatory);
+  PublishSettings s;
+  BOOST_TEST(problems_of("publish: {default_delivery_mode: 1, mandatory: true}", &s) == "");
+  BOOST_TEST(s.message.delivery_mode == 1);
+  BOOST_TEST(s.message.mandatory);
+  BOOST_TEST(problems_of("publish: {default_delivery_mode: 2, mandatory: no}", &s) == "");
+  BOOST_TEST(s.message.delivery_mode == 2);
+  BOOST_TEST(!s.message.mandatory);
 }
 
-BOOST_AUTO_TEST_CASE(every_bad_publish_setting_is_reported_with_its_key) {
-  auto r = parse_publish_settings(
-      YAML::Load("default_delivery_mode: 3\nmandatory: sometimes\nconfirm: yes\n"));
-  BOOST_REQUIRE(!r.ok());
-  const Error& e = r.error();
-  BOOST_TEST(e.short_code == "publish.default_delivery_mode");
-  BOOST_TEST(e.message.find("must be 1 (transient) or 2 (persistent) (line 1, column 24)") == 0u,
-             e.message);
-  BOOST_TEST(e.message.find("; publish.mandatory: must be true or false (line 2, column 12)") !=
-                 std::string::npos,
-             e.message);
-  BOOST_TEST(e.message.find("; publish.confirm: unknown key") != std::string::npos, e.message);
-  for (const char* bad : {"default_delivery_mode: [2]", "default_delivery_mode: persistent",
-                          "default_delivery_mode: 0", "default_delivery_mode: 2.0"}) {
-    auto one = parse_publish_settings(YAML::Load(bad));
-    BOOST_TEST(!one.ok(), bad);
-    if (!one.ok()) BOOST_TEST(one.error().short_code == "publish.default_delivery_mode");
+BOOST_AUTO_TEST_CASE(every_bad_publish_setting_is_reported_at_its_own_position) {
+  BOOST_TEST(problems_of("publish:\n"
+                         "  default_delivery_mode: 3\n"
+                         "  mandatory: sometimes\n"
+                         "  confirm: yes\n"
+                         "  mandatory: true\n") ==
+             "sluice.yaml:2:26: publish.default_delivery_mode: "
+             "must be 1 (transient) or 2 (persistent)\n"
+             "sluice.yaml:3:14: publish.mandatory: must be true or false\n"
+             "sluice.yaml:4:3: publish.confirm: unknown key\n"
+             "sluice.yaml:5:3: publish.mandatory: duplicate key\n");
+  for (const char* bad : {"[2]", "persistent", "0", "2.0", "0x2", "+2", "''"}) {
+    BOOST_TEST(problems_of(std::string("publish: { default_delivery_mode: ") + bad + " }") ==
+                   "sluice.yaml:1:35: publish.default_delivery_mode: "
+                   "must be 1 (transient) or 2 (persistent)\n",
+               bad);
   }
-  auto list = parse_publish_settings(YAML::Load("[1, 2]"));
-  BOOST_REQUIRE(!list.ok());
-  BOOST_TEST(list.error().short_code == "publish");
+  BOOST_TEST(problems_of("publish: { mandatory: [true] }") ==
+             "sluice.yaml:1:23: publish.mandatory: must be true or false\n");
+  BOOST_TEST(problems_of("publish: [1, 2]") == "sluice.yaml:1:10: publish: must be a map\n");
+}
+
+// Through parse_config, as sluiced -t and a reload read it: the worker gets the typed
+// settings back by the module's name.
+BOOST_AUTO_TEST_CASE(the_schema_keeps_the_settings_in_the_config) {
+  const auto load = sluice::common::parse_config(
+      "listen: [{ port: 8000 }]\npublish: { default_delivery_mode: 1 }\n", "sluice.yaml",
+      {PublishModule::schema()});
+  BOOST_TEST_REQUIRE(load.ok());
+  const auto settings = load.config->settings<PublishSettings>(PublishModule().name());
+  BOOST_TEST_REQUIRE(settings);
+  BOOST_TEST(settings->message.delivery_mode == 1);
+  BOOST_TEST(!settings->message.mandatory);
 }
