@@ -118,23 +118,6 @@ void AmqpConnection::publish(const std::string& exchange, const std::string& rou
 }
 
 void AmqpConnection::finish(Done& done, PublishOutcome outcome) {
-  switch (outcome) {
-    case PublishOutcome::confirmed:
-      ++counters_.confirms;
-      break;
-    case PublishOutcome::rejected:
-    case PublishOutcome::timed_out:
-    case PublishOutcome::unavailable:
-    case PublishOutcome::blocked:
-    case PublishOutcome::backlogged:
-      ++counters_.unavailable;
-      break;
-    case PublishOutcome::unroutable:
-      ++counters_.unroutable;
-      break;
-    default:
-      break;
-  }
   Done call = std::move(done);
   // Guarded one by one: callers are answered in loops, and one that threw must not leave the
   // others (and their paused requests) without an answer.
@@ -442,7 +425,6 @@ void AmqpConnection::resolve_confirms(amqp_channel_t channel, uint64_t tag, bool
   if (channel != kShared && channel != kTrial) return;
   std::vector<ConfirmBooks::Answer> answers;
   books(channel).resolve(tag, multiple, outcome, answers);
-  if (outcome == PublishOutcome::rejected) counters_.nacks += answers.size();
   for (auto& a : answers)
     finish(a.done, a.outcome);
   if (channel == kTrial) trial_settled();

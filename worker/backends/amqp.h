@@ -41,16 +41,14 @@
 
 namespace sluice::worker {
 
+// statelessd's per-connection figures. What became of each message is the caller's to
+// count, from the outcome it is given.
 struct AmqpCounters {
   uint64_t connections_opened = 0;
   uint64_t connections_closed = 0;
   uint64_t channels_opened = 0;
   uint64_t channels_closed = 0;
   uint64_t publishes = 0;
-  uint64_t confirms = 0;
-  uint64_t nacks = 0;
-  uint64_t unavailable = 0;  // answered 503: nacked, timed out, no connection, blocked
-  uint64_t unroutable = 0;   // mandatory messages the broker returned (answered 404)
 
   AmqpCounters& operator+=(const AmqpCounters& o) {
     connections_opened += o.connections_opened;
@@ -58,10 +56,6 @@ struct AmqpCounters {
     channels_opened += o.channels_opened;
     channels_closed += o.channels_closed;
     publishes += o.publishes;
-    confirms += o.confirms;
-    nacks += o.nacks;
-    unavailable += o.unavailable;
-    unroutable += o.unroutable;
     return *this;
   }
 };
