@@ -1,7 +1,7 @@
-// Held requests on a real HttpServer in this process, over loopback: deadlines and their
+// RequestCtx (request.h) on a real HttpServer in this process, over loopback: deadlines and their
 // timeout answers, client-gone notices, the waiter list, a drain's early answers, and the
 // request's reference counting.
-#define BOOST_TEST_MODULE http_server_hold
+#define BOOST_TEST_MODULE request
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
