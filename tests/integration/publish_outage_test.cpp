@@ -299,6 +299,15 @@ void reset_and_close(int fd) {
   close(fd);
 }
 
+// With the broker frozen, a publish is sent and its client resets the connection while the
+// publish waits for its confirm.
+void abandon_a_publish(OwnBroker& b) {
+  b.freeze();
+  int fd = send_raw_publish(b.port, "2");
+  std::this_thread::sleep_for(300ms);
+  reset_and_close(fd);
+}
+
 uint64_t counter(const rapidjson::Document& doc, const char* name) {
   return doc["counters"][name].GetUint64();
 }
@@ -309,10 +318,7 @@ uint64_t counter(const rapidjson::Document& doc, const char* name) {
 // in the worker, and the confirm that comes later is still counted.
 BOOST_AUTO_TEST_CASE(a_client_gone_while_its_confirm_is_awaited_leaves_nothing_behind) {
   OwnBroker b("10s", "5s");
-  b.freeze();
-  int fd = send_raw_publish(b.port, "2");
-  std::this_thread::sleep_for(300ms);
-  reset_and_close(fd);
+  abandon_a_publish(b);
   bool cleared = false;
   for (int i = 0; i < 100 && !cleared; ++i) {
     rapidjson::Document doc = parse_json(http_get(b.port, "/stats").body);
@@ -355,10 +361,7 @@ BOOST_AUTO_TEST_CASE(a_graceful_stop_answers_a_held_publish_before_shutdown_time
 // HTTP request), and exits as soon as they come.
 BOOST_AUTO_TEST_CASE(a_graceful_stop_waits_for_the_confirms_of_abandoned_publishes) {
   OwnBroker b("30s", "60s");
-  b.freeze();
-  int fd = send_raw_publish(b.port, "2");
-  std::this_thread::sleep_for(300ms);
-  reset_and_close(fd);
+  abandon_a_publish(b);
   std::this_thread::sleep_for(200ms);
   auto stopped = std::chrono::steady_clock::now();
   b.sluiced->signal(SIGTERM);

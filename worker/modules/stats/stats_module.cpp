@@ -153,6 +153,16 @@ void write_rusage(JsonWriter& w, const Figures& f) {
   w.Uint64(f.swaps);
 }
 
+// What a worker (or the fleet) holds: memory and connections.
+void write_holdings(JsonWriter& w, const Figures& f) {
+  w.Key("memory_rss");
+  w.Uint64(f.current_rss_kb);
+  w.Key("connections_accepted");
+  w.Uint64(f.connections_accepted);
+  w.Key("connections_open");
+  w.Uint64(f.connections_open);
+}
+
 // Our additions, kept out of statelessd's keys: who the worker is and what it holds open.
 void write_worker(JsonWriter& w, const common::WorkerSlot& s, const Figures& f) {
   w.StartObject();
@@ -164,12 +174,7 @@ void write_worker(JsonWriter& w, const common::WorkerSlot& s, const Figures& f) 
   w.Int64(s.started.load(kRelaxed));
   w.Key("respawns");
   w.Uint(s.respawns.load(kRelaxed));
-  w.Key("memory_rss");
-  w.Uint64(f.current_rss_kb);
-  w.Key("connections_accepted");
-  w.Uint64(f.connections_accepted);
-  w.Key("connections_open");
-  w.Uint64(f.connections_open);
+  write_holdings(w, f);
 }
 
 void write_header(JsonWriter& w, const Worker& worker) {
@@ -273,12 +278,7 @@ void StatsModule::serve_fleet(RequestCtx& ctx) {
   w.Key("requests");
   write_requests(w, totals);
   write_rusage(w, totals);
-  w.Key("memory_rss");
-  w.Uint64(totals.current_rss_kb);
-  w.Key("connections_accepted");
-  w.Uint64(totals.connections_accepted);
-  w.Key("connections_open");
-  w.Uint64(totals.connections_open);
+  write_holdings(w, totals);
   write_counters(w, totals);
   w.EndObject();
   w.EndObject();
