@@ -410,6 +410,8 @@ void HttpServer::input_changed(Connection& c, const evbuffer_cb_info& info) {
   if (evbuffer_get_length(input) == 0 || paused(c.conn) || c.conn->request == nullptr) return;
   if (c.phase == Phase::busy) {
     evhtp_request_pause(c.conn->request);  // resumed once answered (after_reply)
+    // A held request still hears its client leave (arm_hold).
+    if (c.ctx != nullptr && c.ctx->held_) bufferevent_enable(c.conn->bev, EV_READ);
   } else if (!waits_for_request_line(c)) {
     kick(c.conn->request);
   } else {
@@ -759,7 +761,11 @@ void HttpServer::arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout) {
     c->hold_timer.emplace(base_, "hold timeout",
                           common::Callback::bind<&HttpServer::on_hold_timeout>(c));
   }
-  c->hold_timer->start(timeout);
+  // After a drain's early answers, a request held later is answered at once.
+  c->hold_timer->start(holds_expired_ ? std::chrono::milliseconds(0) : timeout);
+  // A held request must hear its client leave, also on a connection libevhtp paused (a
+  // request pipelined behind it, a chunked body): reading goes on, bounded by readable().
+  if (paused(c->conn)) bufferevent_enable(c->conn->bev, EV_READ);
 }
 
 void HttpServer::end_hold(RequestCtx& ctx) {
@@ -781,14 +787,18 @@ void HttpServer::hold_expired(RequestCtx& ctx) {
   CtxRef keep(ctx);
   RequestCtx::OnTimeout on_timeout = std::move(ctx.on_timeout_);
   ctx.on_timeout_ = nullptr;
+  const unsigned holds = ctx.holds_;
   if (on_timeout) guard("hold timeout", ctx, [&] { on_timeout(ctx); });
-  if (!ctx.replied()) {
+  // A handler that held again extends the wait, except during a drain's early answers.
+  bool held_again = ctx.holds_ != holds && ctx.held_ && !holds_expired_;
+  if (!ctx.replied() && !held_again) {
     send_error(ctx, common::make_error(common::Errc::backend_unavailable, "timeout",
                                        "the request could not be answered in time; retry later"));
   }
 }
 
 void HttpServer::expire_holds() {
+  holds_expired_ = true;
   std::vector<CtxRef> due;
   for (const auto& [conn, c] : conns_) {
     if (c->phase == Phase::busy && c->ctx != nullptr && c->ctx->held_) due.emplace_back(*c->ctx);

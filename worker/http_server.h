@@ -65,7 +65,8 @@ class HttpServer {
   // RequestCtx::hold and reply: the held request's deadline, armed and ended.
   void arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout);
   void end_hold(RequestCtx& ctx);
-  // A graceful stop: every held request gets its timeout answer now.
+  // A graceful stop: every held request gets its timeout answer now, and any held later at
+  // once.
   void expire_holds();
   size_t held() const;
 
@@ -139,6 +140,7 @@ class HttpServer {
   std::vector<CtxRef> gone_;  // clients gone before their answer, told on the next turn
   common::LogThrottle accept_error_log_;
   bool draining_ = false;
+  bool holds_expired_ = false;       // a drain has answered the held requests
   bool in_parser_callback_ = false;  // inside libevhtp's request callback (its read path)
   bool in_hook_ = false;
   uint64_t in_flight_ = 0;

@@ -36,12 +36,25 @@ void RequestCtx::hold(std::chrono::milliseconds timeout, OnTimeout on_timeout) {
   on_timeout_ = std::move(on_timeout);
   if (!held_) server_.set_read_timeout(evhtp_request_get_connection(req_), false);
   held_ = true;
+  ++holds_;
   server_.arm_hold(*this, timeout);
 }
 
+// Handlers of a request that is answered or whose client is gone could never run: they are
+// not kept, so one that holds a CtxRef cannot keep the ctx alive for ever.
+void RequestCtx::on_timeout(OnTimeout fn) {
+  if (req_ == nullptr || status_ != 0) return;
+  on_timeout_ = std::move(fn);
+}
+
 void RequestCtx::on_gone(OnGone fn, Eof eof) {
-  on_gone_ = std::move(fn);
+  if (!fn) {  // a cancel always applies (a notice may be queued), and keeps the EOF rule
+    on_gone_ = nullptr;
+    return;
+  }
+  if (req_ == nullptr || status_ != 0) return;
   eof_ = eof;
+  on_gone_ = std::move(fn);
 }
 
 void RequestCtx::reply(int status, std::string_view content_type, std::string_view body) {

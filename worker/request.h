@@ -59,10 +59,11 @@ class RequestCtx {
   void hold(std::chrono::milliseconds timeout, OnTimeout on_timeout);
   bool held() const { return held_; }
   // Replaces the timeout answer of a held request, keeping its deadline.
-  void on_timeout(OnTimeout fn) { on_timeout_ = std::move(fn); }
+  void on_timeout(OnTimeout fn);
   // `fn` runs once, on a later loop turn, if the client goes away before the request is
   // answered (a reset, a failed write, or an EOF when `eof` is Eof::gone). An empty `fn`
-  // cancels the notice.
+  // cancels the notice and keeps the EOF rule. Neither handler is kept once the request is
+  // answered or its client gone.
   void on_gone(OnGone fn, Eof eof = Eof::gone);
 
   // Sends the whole response. Only the first reply counts; later ones are ignored.
@@ -88,6 +89,7 @@ class RequestCtx {
   size_t header_bytes_ = 0;
   bool held_ = false;
   Eof eof_ = Eof::half_close;
+  unsigned holds_ = 0;  // hold() calls: a timeout handler that holds again extends the wait
   OnTimeout on_timeout_;
   OnGone on_gone_;
   bool prechecked_ = false;  // routed and prechecked (when the head was complete, or later)

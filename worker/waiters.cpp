@@ -37,16 +37,23 @@ CtxRef Waiters::release(Iterator it) {
   return ref;
 }
 
+// A waiter whose client has gone is still listed until its notice runs, later in this loop
+// turn: it is dropped here instead of being handed out, so no answer goes into the void.
 std::optional<CtxRef> Waiters::take() {
-  if (entries_.empty()) return std::nullopt;
-  return release(entries_.begin());
+  while (!entries_.empty()) {
+    CtxRef ref = release(entries_.begin());
+    if (!ref->client_gone()) return ref;
+  }
+  return std::nullopt;
 }
 
 std::vector<CtxRef> Waiters::take_all() {
   std::vector<CtxRef> all;
   all.reserve(entries_.size());
-  while (!entries_.empty())
-    all.push_back(release(entries_.begin()));
+  while (!entries_.empty()) {
+    CtxRef ref = release(entries_.begin());
+    if (!ref->client_gone()) all.push_back(std::move(ref));
+  }
   return all;
 }
 

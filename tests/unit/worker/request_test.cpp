@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -54,6 +55,7 @@ struct Server {
   std::optional<CtxRef> kept;  // a reference a "backend" keeps past the client
   int gone = 0;
   int timeouts = 0;
+  int taken_gone = -1;  // /take: 1 if the waiter it took had lost its client already
   uint16_t port = 0;
 
   Server() {
@@ -94,6 +96,26 @@ struct Server {
           kept.emplace(ctx);
           ctx.hold(10s, nullptr);
           ctx.on_gone([this] { ++gone; });
+        },
+        "test");
+    // /take: a "message" for the oldest waiter, as a long-poll queue would deliver it.
+    router.add(
+        "/take", worker::kAnyMethod,
+        [this](RequestCtx& ctx) {
+          auto taken = waiters.take();
+          if (!taken) return worker::send_json(ctx, 200, "{\"taken\":false}");
+          taken_gone = (*taken)->client_gone() ? 1 : 0;
+          worker::send_json(**taken, 200, "{\"message\":1}");
+          worker::send_json(ctx, 200, "{\"taken\":true}");
+        },
+        "test");
+    // /rehold: the first deadline gives the request more time (a module extending its wait).
+    router.add(
+        "/rehold", worker::kAnyMethod,
+        [](RequestCtx& ctx) {
+          ctx.hold(100ms, [](RequestCtx& c) {
+            c.hold(200ms, [](RequestCtx& c2) { worker::send_json(c2, 200, "{\"second\":true}"); });
+          });
         },
         "test");
     http = std::make_unique<worker::HttpServer>(base.get(), listen, router, slot);
@@ -283,4 +305,120 @@ BOOST_AUTO_TEST_CASE(a_drain_gives_every_held_request_its_timeout_answer_at_once
   BOOST_TEST(s.waiters.empty());
   BOOST_TEST(a.got.find("Connection: close") != std::string::npos, a.got);
   BOOST_REQUIRE(s.pump_until([&] { return s.http->in_flight() == 0; }));
+}
+
+// ---- Probes of the held-request mechanism (adversarial review). Each fails on the code as
+// reviewed and should pass once its finding is fixed.
+
+// A waiter whose client reset is still in the list until the gone notice runs, later in the
+// same loop turn: a module that takes a waiter in between (a message arriving on a queue in
+// the same epoll batch as the client's RST) answers into the void, and the message is lost.
+BOOST_AUTO_TEST_CASE(take_never_returns_a_waiter_whose_client_is_already_gone) {
+  Server s;
+  Client a(s.port), b(s.port);
+  a.get("/wait");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1 && s.open() == 2; }));
+  // Both in one epoll batch, the reset first: no loop turn between them.
+  a.reset();
+  b.get("/take");
+  std::this_thread::sleep_for(50ms);
+  BOOST_REQUIRE(s.pump_until([&] { return b.answered(); }));
+  BOOST_TEST(s.taken_gone != 1, "take() gave the module a waiter whose client had left");
+  BOOST_TEST(b.got.find("{\"taken\":false}") != std::string::npos, b.got);
+}
+
+// libevhtp's pause disables reading (evhtp_connection_pause), and sluice pauses a busy
+// connection whose client pipelined a second request: the client's reset goes unseen, so the
+// waiter stays listed (and the connection open) until its deadline, 10 s here.
+BOOST_AUTO_TEST_CASE(a_waiter_with_a_pipelined_request_behind_it_leaves_the_list_on_a_reset) {
+  Server s;
+  Client a(s.port);
+  a.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\nGET /wait HTTP/1.1\r\nHost: t\r\n\r\n");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  s.pump_for(50ms);
+  a.reset();
+  bool left = s.pump_until([&] { return s.waiters.empty() && s.open() == 0; }, 2s);
+  BOOST_TEST(left, "waiters " << s.waiters.size() << ", connections open " << s.open());
+}
+
+// The same with a chunked body: sluice decodes it with libevhtp paused and reading disabled,
+// then dispatches without enabling reading again.
+BOOST_AUTO_TEST_CASE(a_waiter_that_sent_a_chunked_body_leaves_the_list_on_a_reset) {
+  Server s;
+  Client a(s.port);
+  a.send(
+      "POST /wait HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  s.pump_for(50ms);
+  a.reset();
+  bool left = s.pump_until([&] { return s.waiters.empty() && s.open() == 0; }, 2s);
+  BOOST_TEST(left, "waiters " << s.waiters.size() << ", connections open " << s.open());
+}
+
+// Waiters::release (take) cancels the gone notice with on_gone(nullptr), whose default `eof`
+// argument turns the request's EOF rule into Eof::gone: a half-closing client (nc -N) of a
+// taken waiter, answered a moment later, loses its answer.
+BOOST_AUTO_TEST_CASE(a_half_close_waiter_taken_from_the_list_still_gets_its_answer_after_a_fin) {
+  Server s;
+  Client c(s.port);
+  c.get("/half");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  auto taken = s.waiters.take();  // the module answers later (an async backend call)
+  BOOST_REQUIRE(taken.has_value());
+  shutdown(c.fd, SHUT_WR);
+  s.pump_for(100ms);
+  BOOST_TEST(!(*taken)->client_gone(), "a half-close was taken for a client gone");
+  worker::send_json(**taken, 200, "{\"late\":true}");
+  s.pump_until([&] { return c.answered(); }, 1s);
+  BOOST_TEST(c.got.find("{\"late\":true}") != std::string::npos, c.got);
+}
+
+// hold() says "holding again replaces the deadline and the handler", but from inside the
+// timeout handler the re-hold is overridden: hold_expired sees no answer and sends its 503.
+BOOST_AUTO_TEST_CASE(a_timeout_handler_that_holds_again_extends_the_wait) {
+  Server s;
+  Client c(s.port);
+  c.get("/rehold");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  BOOST_TEST(c.got.rfind("HTTP/1.1 200", 0) == 0u, c.got);
+  BOOST_TEST(c.got.find("{\"second\":true}") != std::string::npos, c.got);
+}
+
+// A handler given to a request whose client is gone is kept for ever: with a CtxRef in it
+// (the reference cycle ctx -> handler -> ctx) the ctx is never freed.
+BOOST_AUTO_TEST_CASE(a_handler_given_to_a_gone_request_is_not_kept_in_a_cycle) {
+  Server s;
+  Client c(s.port);
+  c.get("/keep");
+  BOOST_REQUIRE(s.pump_until([&] { return s.kept.has_value(); }));
+  c.reset();
+  BOOST_REQUIRE(s.pump_until([&] { return s.gone == 1; }));
+  RequestCtx& ctx = **s.kept;
+  BOOST_REQUIRE(ctx.client_gone());
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> alive = token;
+  // A module's backend callback, arriving after the client left, registering its handlers.
+  ctx.on_gone([ref = CtxRef(ctx), token] {});
+  ctx.on_timeout([ref = CtxRef(ctx), token](RequestCtx&) {});
+  token.reset();
+  s.kept.reset();  // the last reference outside the cycle
+  s.pump_for(50ms);
+  BOOST_TEST(alive.expired(), "the ctx (and its handlers) leaked through the cycle");
+}
+
+// The worker calls expire_holds() once, shortly before shutdown_timeout. A kept-alive
+// connection may send a request after that (a drain still serves them, with Connection:
+// close); if it is held, nothing answers it early and the worker exits at shutdown_timeout
+// with it unanswered. Emulated here: the drain's one expire_holds(), then a new held request.
+BOOST_AUTO_TEST_CASE(a_request_held_after_the_drain_answered_the_held_ones_is_answered_at_once) {
+  Server s;
+  Client c(s.port);
+  c.get("/hold/20");
+  BOOST_REQUIRE(s.pump_until([&] { return c.answered(); }));
+  c.got.clear();
+  s.http->drain();
+  s.http->expire_holds();  // Worker::check_drained, once
+  c.get("/wait");
+  bool answered = s.pump_until([&] { return c.answered(); }, 1s);
+  BOOST_TEST(answered, "held " << s.http->held() << " after the drain's early answers");
 }
