@@ -331,8 +331,8 @@ void HttpServer::readable(bufferevent* bev, evhtp_connection_t* conn) {
   evbuffer* input = bufferevent_get_input(bev);
   if (c != nullptr && c->phase == Phase::chunked) return feed_chunked(*c);
   if (c != nullptr && c->phase == Phase::idle) skip_empty_lines(input);
-  bool held = c != nullptr &&
-              (c->phase == Phase::busy || c->phase == Phase::closing || waits_for_request_line(*c));
+  bool held = c != nullptr && (c->phase == Phase::busy || c->phase == Phase::closing ||
+                               paused(conn) || waits_for_request_line(*c));
   if (held) {
     // Flow control: past this much, the rest waits in the kernel. Whatever lets the parser
     // run again (libevhtp's resume, sluice's) enables reading again. (A read watermark would
@@ -410,8 +410,7 @@ void HttpServer::input_changed(Connection& c, const evbuffer_cb_info& info) {
   if (evbuffer_get_length(input) == 0 || paused(c.conn) || c.conn->request == nullptr) return;
   if (c.phase == Phase::busy) {
     evhtp_request_pause(c.conn->request);  // resumed once answered (after_reply)
-    // A held request still hears its client leave (arm_hold).
-    if (c.ctx != nullptr && c.ctx->held_) bufferevent_enable(c.conn->bev, EV_READ);
+    listen_while_paused(c);
   } else if (!waits_for_request_line(c)) {
     kick(c.conn->request);
   } else {
@@ -763,9 +762,22 @@ void HttpServer::arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout) {
   }
   // After a drain's early answers, a request held later is answered at once.
   c->hold_timer->start(holds_expired_ ? std::chrono::milliseconds(0) : timeout);
-  // A held request must hear its client leave, also on a connection libevhtp paused (a
-  // request pipelined behind it, a chunked body): reading goes on, bounded by readable().
-  if (paused(c->conn)) bufferevent_enable(c->conn->bev, EV_READ);
+  listen_while_paused(*c);
+}
+
+// A request held until its client leaves (Eof::gone) must hear it leave, also on a connection
+// libevhtp paused (a request pipelined behind it, a chunked body): reading goes on, bounded
+// by readable(), which never lets libevhtp parse while paused. A half-close hold does not:
+// its client's FIN comes after the requests it pipelined, which are all to be answered.
+void HttpServer::listen_while_paused(RequestCtx& ctx) {
+  if (ctx.raw() == nullptr) return;
+  if (Connection* c = find(evhtp_request_get_connection(ctx.raw()))) listen_while_paused(*c);
+}
+
+void HttpServer::listen_while_paused(Connection& c) {
+  const RequestCtx* ctx = c.ctx;
+  if (ctx == nullptr || !ctx->held_ || ctx->eof_ != RequestCtx::Eof::gone) return;
+  if (paused(c.conn)) bufferevent_enable(c.conn->bev, EV_READ);
 }
 
 void HttpServer::end_hold(RequestCtx& ctx) {

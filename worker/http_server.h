@@ -65,6 +65,8 @@ class HttpServer {
   // RequestCtx::hold and reply: the held request's deadline, armed and ended.
   void arm_hold(RequestCtx& ctx, std::chrono::milliseconds timeout);
   void end_hold(RequestCtx& ctx);
+  // RequestCtx::on_gone: a held request whose client's FIN now means gone listens for it.
+  void listen_while_paused(RequestCtx& ctx);
   // A graceful stop: every held request gets its timeout answer now, and any held later at
   // once.
   void expire_holds();
@@ -121,6 +123,7 @@ class HttpServer {
   static void skip_empty_lines(evbuffer* input);
   void finish_request(RequestCtx& ctx);
   void hold_expired(RequestCtx& ctx);
+  void listen_while_paused(Connection& c);
   bool client_left(const Connection& c, short events) const;
   void notify_gone(RequestCtx& ctx);
   void run_gone_notices();

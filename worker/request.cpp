@@ -55,6 +55,7 @@ void RequestCtx::on_gone(OnGone fn, Eof eof) {
   if (req_ == nullptr || status_ != 0) return;
   eof_ = eof;
   on_gone_ = std::move(fn);
+  if (held_) server_.listen_while_paused(*this);
 }
 
 void RequestCtx::reply(int status, std::string_view content_type, std::string_view body) {
