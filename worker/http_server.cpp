@@ -78,6 +78,20 @@ evhtp_res guarded_hook(const char* what, Fn&& fn) {
   return res;
 }
 
+// Marks the connection whose answer the running code path follows up itself (libevhtp's read
+// path through input_changed, or reject's closer), for the scope of one call.
+class FollowedUp {
+ public:
+  FollowedUp(const void*& slot, const void* conn) : slot_(slot), previous_(slot) { slot_ = conn; }
+  ~FollowedUp() { slot_ = previous_; }
+  FollowedUp(const FollowedUp&) = delete;
+  FollowedUp& operator=(const FollowedUp&) = delete;
+
+ private:
+  const void*& slot_;
+  const void* previous_;
+};
+
 RequestCtx* ctx_of(evhtp_request_t* req) {
   return static_cast<RequestCtx*>(req->cbarg);
 }
@@ -141,7 +155,10 @@ HttpServer::HttpServer(event_base* base, const common::ListenConfig& listen, con
                     common::Callback::bind<&HttpServer::run_gone_notices>(this)),
       accept_error_log_(std::chrono::seconds(10)) {}
 
-HttpServer::~HttpServer() = default;
+// evhtp_free (1.2.18) leaves the listener to whoever bound it.
+HttpServer::~HttpServer() {
+  if (htp_ && htp_->server != nullptr) evhtp_unbind_socket(htp_.get());
+}
 
 common::Result<void> HttpServer::start(int fd) {
   htp_.reset(evhtp_new(base_, this));
@@ -675,9 +692,10 @@ void HttpServer::reject(Connection& c, const common::Error& error) {
   if (req->proto == EVHTP_PROTO_INVALID) {
     req->proto = htparser_get_minor(c.conn->parser) == 0 ? EVHTP_PROTO_10 : EVHTP_PROTO_11;
   }
-  in_hook_ = true;
-  send_error(*ctx_of(req), error);
-  in_hook_ = false;
+  {
+    FollowedUp by_caller(followed_up_, &c);
+    send_error(*ctx_of(req), error);
+  }
   c.phase = Phase::closing;
   c.chunked.reset();
   bufferevent_disable(c.conn->bev, EV_READ);  // the closer reads and drops the rest itself
@@ -700,9 +718,8 @@ void HttpServer::on_request(evhtp_request_t* req, void*) {
   HttpServer& self = ctx->server_;
   Connection* c = self.find(evhtp_request_get_connection(req));
   if (c == nullptr) return;
-  self.in_parser_callback_ = true;
+  FollowedUp by_input_changed(self.followed_up_, c);
   guard("request", *ctx, [&] { self.dispatch(*c, *ctx); });
-  self.in_parser_callback_ = false;
 }
 
 void HttpServer::dispatch(Connection& c, RequestCtx& ctx) {
@@ -738,7 +755,9 @@ void HttpServer::after_reply(Connection& c) {
   // whatever the client sent after it is not read (RFC 9112 section 9.6).
   bool last = (c.conn->request->flags & EVHTP_REQ_FLAG_KEEPALIVE) == 0 || c.client_eof;
   c.phase = last ? Phase::closing : Phase::replied;
-  if (in_parser_callback_ || in_hook_) return;
+  // Only the connection whose read path is running is followed up by it: an answer given
+  // from there to another connection's held request goes on here.
+  if (followed_up_ == &c) return;
   if (last) {
     // Nothing more buffered and no pause: libevhtp closes it once the answer is written.
     if (c.client_eof || paused(c.conn) || input_length(c.conn) != 0) close_after_answer(c);

@@ -143,9 +143,10 @@ class HttpServer {
   std::vector<CtxRef> gone_;  // clients gone before their answer, told on the next turn
   common::LogThrottle accept_error_log_;
   bool draining_ = false;
-  bool holds_expired_ = false;       // a drain has answered the held requests
-  bool in_parser_callback_ = false;  // inside libevhtp's request callback (its read path)
-  bool in_hook_ = false;
+  bool holds_expired_ = false;  // a drain has answered the held requests
+  // The connection whose answer the running code follows up itself (libevhtp's request
+  // callback, a refusal from a hook), or null.
+  const void* followed_up_ = nullptr;
   uint64_t in_flight_ = 0;
   std::unordered_map<evhtp_connection_t*, std::unique_ptr<Connection>> conns_;
   // libevhtp's own read callback, which sluice's on_readable calls when the parser may run.

@@ -422,3 +422,40 @@ BOOST_AUTO_TEST_CASE(a_request_held_after_the_drain_answered_the_held_ones_is_an
   bool answered = s.pump_until([&] { return c.answered(); }, 1s);
   BOOST_TEST(answered, "held " << s.http->held() << " after the drain's early answers");
 }
+
+// after_reply() skips its follow-up while `in_parser_callback_` is set, a flag of the whole
+// server: an answer given to a waiter on connection A from the handler of a request on
+// connection B (a long-poll answered by a publish, the queues and push pattern) is taken for
+// an answer inside A's own read path. A was paused behind a pipelined request: it is never
+// resumed, its second request never answered, and the connection is never freed.
+BOOST_AUTO_TEST_CASE(
+    a_waiter_answered_from_another_connections_handler_goes_on_to_its_next_request) {
+  Server s;
+  Client a(s.port), b(s.port);
+  a.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\nGET /hold/10 HTTP/1.1\r\nHost: t\r\n\r\n");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  b.get("/take");
+  BOOST_REQUIRE(s.pump_until([&] { return b.answered(); }));
+  bool both = s.pump_until([&] {
+    a.answered();
+    return a.got.find("{\"timed_out\":true}") != std::string::npos;
+  });
+  BOOST_TEST(a.got.find("{\"message\":1}") != std::string::npos, a.got);
+  BOOST_TEST(both, "the pipelined request was never answered: " << a.got);
+}
+
+// The same with a half-closed client: its answer is written, but the connection (paused,
+// marked for freeing) is not handed to the closer, and stays open for ever.
+BOOST_AUTO_TEST_CASE(a_half_closed_waiter_answered_from_another_connection_is_closed) {
+  Server s;
+  Client a(s.port), b(s.port);
+  a.get("/half");
+  BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
+  shutdown(a.fd, SHUT_WR);
+  s.pump_for(50ms);
+  b.get("/take");
+  BOOST_REQUIRE(s.pump_until([&] { return b.answered() && a.answered(); }));
+  BOOST_TEST(a.got.find("{\"message\":1}") != std::string::npos, a.got);
+  bool closed = s.pump_until([&] { return s.open() == 1; });  // b's, kept alive
+  BOOST_TEST(closed, "connections open: " << s.open());
+}
