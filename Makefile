@@ -5,8 +5,10 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 DEV_DIR ?= $(CURDIR)/.dev
 CTEST_ARGS ?=
+# make test-asan: the whole suite under AddressSanitizer + UBSan, in a build dir of its own.
+ASAN_BUILD_DIR ?= build-asan
 
-.PHONY: all deps build run test unit integration format format-check clean
+.PHONY: all deps build build-asan run test test-asan unit integration format format-check clean
 
 all: build
 
@@ -28,6 +30,17 @@ run: deps build
 test: deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
+# Sanitizer settings (ASAN_OPTIONS, ...) come with each test from CMakeLists.txt, so a plain
+# ctest in $(ASAN_BUILD_DIR) runs the same; the default build type there is Sanitize (-O1).
+$(ASAN_BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD_DIR) -DSLUICE_SANITIZE=ON
+
+build-asan: $(ASAN_BUILD_DIR)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD_DIR) -j$(JOBS)
+
+test-asan: deps build-asan
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L unit
 
@@ -43,4 +56,4 @@ format-check:
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)

@@ -215,6 +215,20 @@ RabbitServer& shared_rabbit();
 // PR_SET_PDEATHSIG=SIGKILL. The supervisor is a direct child, so wait_exit() returns its raw
 // wait status. The destructor SIGKILLs the whole process group (supervisor and workers) if the
 // supervisor has not been reaped yet, and always sweeps the group once more.
+//
+// Sanitizer reports. A worker that dies of an ASan or UBSan error is simply respawned, and its
+// stderr reaches the error log only through a rate-limited pipe, so a report could pass
+// unnoticed or cut short. So every process of this sluiced writes its ASan and LSan reports to
+// files of their own, <dir>/sanitizer/report.<pid> (log_path, added to ASAN_/UBSAN_/
+// LSAN_OPTIONS; the directory is writable by a worker that dropped privileges), and the
+// destructor fails the current test with every report found there, in the error log or in
+// sluiced.out.log (sanitizer_reports()). UBSan's reports still go to stderr whatever log_path
+// says when GCC links it with ASan (GCC bug 94328: each runtime has its own report file), so
+// a worker's land in the error log as "worker <pid> stderr: ...: runtime error: ..." lines;
+// one report (halt_on_error) is well under the pipe's 100 lines a second.
+// In a sanitizer build (kSanitized) the destructor first stops sluiced gracefully (SIGTERM, up
+// to 15 s), so the shutdown paths run under the sanitizers and LeakSanitizer checks the
+// supervisor at its exit.
 class Sluiced {
  public:
   // Writes `yaml` to <dir>/sluice.yaml. error_log is the file log() reads ("" =
@@ -250,17 +264,37 @@ class Sluiced {
   void write_config(const std::string& yaml) const;  // rewrite sluice.yaml (for SIGHUP tests)
 
  private:
+  void stop_for_teardown();
+  void check_sanitizer_reports() const;
+
   std::string dir_;
   std::string config_path_;
   std::string error_log_;
-  pid_t pid_ = -1;   // the supervisor while not reaped
-  pid_t pgid_ = -1;  // its process group (kept after the reap, to sweep orphans)
+  std::string report_dir_;  // <dir>/sanitizer: sanitizer reports, one file per process
+  pid_t pid_ = -1;          // the supervisor while not reaped
+  pid_t pgid_ = -1;         // its process group (kept after the reap, to sweep orphans)
   std::optional<int> exit_status_;
 };
 
+// Whether this build has AddressSanitizer and UBSan (cmake -DSLUICE_SANITIZE=ON).
+#ifdef SLUICE_SANITIZE
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// Every sanitizer report in `texts` (process output, logs) and in the files of `report_dir`
+// ("" = none), each introduced by where it was found; "" when there is none. A report is a
+// line with "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:" (UBSan),
+// "SUMMARY: ...Sanitizer" or "ERROR: Can't open file" (a report that could not be written); any
+// file in report_dir counts, whatever it holds.
+std::string sanitizer_reports(const std::vector<std::pair<std::string, std::string>>& texts,
+                              const std::string& report_dir = "");
+
 // Runs `sluiced args...` (e.g. {"-t", "-c", file} or {"-s", "stop", "-c", file}) once and
-// captures stdout+stderr. Not for starting a daemon without -f: a daemonized sluiced leaves the
-// harness's process group and is out of the watchdog's reach.
+// captures stdout+stderr; a sanitizer report in that output fails the current test. Not for
+// starting a daemon without -f: a daemonized sluiced leaves the harness's process group and is
+// out of the watchdog's reach.
 CommandResult run_sluiced(const std::vector<std::string>& args,
                           std::chrono::milliseconds timeout = 30s);
 

@@ -74,6 +74,31 @@ BOOST_AUTO_TEST_CASE(run_command_captures_output_and_exit_code) {
   BOOST_TEST(missing.exit_code == 127);
 }
 
+// What Sluiced's destructor and run_sluiced() fail a test with: a report in a text from its
+// first marker on, and every file a process wrote to the report directory.
+BOOST_AUTO_TEST_CASE(sanitizer_reports_are_found_in_output_and_report_files) {
+  st::TempDir dir;
+  std::string clean = "[1] 2026-01-01 INFO worker: graceful stop: 0 requests in flight\n";
+  BOOST_TEST(st::sanitizer_reports({{"error.log", clean}}, dir.path()).empty());
+  std::string log = clean +
+                    "[1] WARN worker: worker 7 stderr: a.cpp:3:5: runtime error: signed "
+                    "integer overflow\n[1] WARN worker: worker 7 stderr:     #0 0x1 in f a.cpp:3\n";
+  std::string found = st::sanitizer_reports({{"error.log", log}});
+  BOOST_TEST(found.find("in error.log") != std::string::npos, found);
+  BOOST_TEST(found.find("runtime error: signed integer overflow") != std::string::npos, found);
+  BOOST_TEST(found.find("#0 0x1 in f") != std::string::npos, found);
+  BOOST_TEST(found.find("graceful stop") == std::string::npos, found);
+  for (const char* line : {"==9==ERROR: AddressSanitizer: heap-use-after-free on address 0x1",
+                           "==9==ERROR: LeakSanitizer: detected memory leaks",
+                           "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior a.cpp:3:5"}) {
+    BOOST_TEST(!st::sanitizer_reports({{"out", std::string("x\n") + line + "\n"}}).empty(), line);
+  }
+  dir.write("sanitizer/report.42", "==42==ERROR: AddressSanitizer: stack-buffer-overflow\n");
+  found = st::sanitizer_reports({{"error.log", clean}}, dir.file("sanitizer"));
+  BOOST_TEST(found.find(dir.file("sanitizer/report.42")) != std::string::npos, found);
+  BOOST_TEST(found.find("stack-buffer-overflow") != std::string::npos, found);
+}
+
 BOOST_AUTO_TEST_CASE(redis_starts_answers_and_survives_kill9) {
   st::TempDir dir;
   st::RedisServer redis(dir.path());

@@ -56,6 +56,17 @@ void drip(int fd, const std::string& bytes) {
   }
 }
 
+// Under AddressSanitizer RSS measures its allocator (redzones, and freed blocks held in
+// quarantine to catch use after free), not sluice's: there the bound is not checked.
+void check_held(long held_kib) {
+  if (kSanitized) {
+    BOOST_TEST_MESSAGE("RSS grew by " << held_kib << " KiB (not checked under ASan)");
+    return;
+  }
+  BOOST_TEST(held_kib < static_cast<long>(4 * kBodyBytes / 1024),
+             "RSS grew by " << held_kib << " KiB");
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(body, Gateway)
@@ -78,7 +89,7 @@ BOOST_AUTO_TEST_CASE(a_body_sent_a_byte_at_a_time_costs_about_its_size) {
   BOOST_TEST(answers[0].status == 204);
   BOOST_TEST(amqp.get(queue)->body == std::string(kBodyBytes, 'b'));
   // 200 kB held: the old worker grew by about 200 MB; 4x the body is the bound here.
-  BOOST_TEST(held < static_cast<long>(4 * kBodyBytes / 1024), "RSS grew by " << held << " KiB");
+  check_held(held);
 }
 
 BOOST_AUTO_TEST_CASE(a_chunked_body_in_one_byte_chunks_costs_about_its_size) {
@@ -101,7 +112,7 @@ BOOST_AUTO_TEST_CASE(a_chunked_body_in_one_byte_chunks_costs_about_its_size) {
   BOOST_REQUIRE(answers.size() == 1u);
   BOOST_TEST(answers[0].status == 204);
   BOOST_TEST(amqp.get(queue)->body == std::string(kBodyBytes / 4, 'c'));
-  BOOST_TEST(held < static_cast<long>(4 * kBodyBytes / 1024), "RSS grew by " << held << " KiB");
+  check_held(held);
 }
 
 // Nothing of the body is sent: the answer must come from the head alone, at once.

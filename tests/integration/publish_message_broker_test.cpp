@@ -1,7 +1,9 @@
 // build_message against a real RabbitMQ: the broker accepts every property we build, the body
 // and the headers table come back unchanged through basic.get, and the broker rules that
 // build_message enforces (each of which closes the publishing channel) are pinned here next to
-// the refusal, so relaxing a check, or a broker that changes its mind, shows up.
+// the refusal, so relaxing a check, or a broker that changes its mind, shows up. Cases named
+// broker_... or rabbitmq_c_... check only what RabbitMQ or its C client does (the reasons
+// behind build_message's rules), not sluice.
 #define BOOST_TEST_MODULE publish_message_broker
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -274,7 +276,8 @@ BOOST_AUTO_TEST_CASE(expire_zero_is_accepted) {
 }
 
 // RabbitMQ's sender-selected distribution: CC adds routing keys, BCC too but is stripped.
-BOOST_AUTO_TEST_CASE(cc_and_bcc_headers_route_to_more_queues) {
+// Broker behaviour only: build_message passes both headers on as they are.
+BOOST_AUTO_TEST_CASE(broker_routes_cc_and_bcc_headers_to_more_queues) {
   auto built =
       build_ok({{"body", "fan"}, {"headers", R"({"CC":["pmb-cc-2"],"BCC":["pmb-cc-3"],"x":1})"}});
   Broker broker;
@@ -369,7 +372,8 @@ BOOST_AUTO_TEST_CASE(what_the_broker_refuses_build_message_refuses) {
 }
 
 // Not checked by build_message (it does not know the user): the caller must compare user_id.
-BOOST_AUTO_TEST_CASE(user_id_of_another_user_closes_the_channel) {
+// Broker behaviour only: it refuses a user_id that is not the connection's user.
+BOOST_AUTO_TEST_CASE(broker_closes_the_channel_for_another_users_user_id) {
   auto built = build_ok({{"user_id", "someone-else"}});
   Broker broker;
   amqp_channel_t ch = broker.open_channel();
@@ -380,8 +384,8 @@ BOOST_AUTO_TEST_CASE(user_id_of_another_user_closes_the_channel) {
 
 // Why integers above INT64_MAX become doubles: the broker decodes an unsigned 'L' as signed,
 // so once it re-encodes the headers (here because it strips BCC; also for dead-lettering)
-// 2^63 comes back as a negative 'l'.
-BOOST_AUTO_TEST_CASE(unsigned_64_bit_headers_come_back_signed) {
+// 2^63 comes back as a negative 'l'. Broker behaviour only: the headers are set by hand.
+BOOST_AUTO_TEST_CASE(broker_returns_unsigned_64_bit_headers_signed) {
   amqp_table_entry_t headers[2] = {};
   headers[0].key = amqp_cstring_bytes("u");
   headers[0].value.kind = AMQP_FIELD_KIND_U64;
@@ -400,8 +404,9 @@ BOOST_AUTO_TEST_CASE(unsigned_64_bit_headers_come_back_signed) {
 
 // Why empty header keys are refused: the broker passes them on, but rabbitmq-c's
 // amqp_read_message (amqp_table_clone) cannot read such a message. Last, on its own
-// connection, since the failed read leaves that connection in an unknown state.
-BOOST_AUTO_TEST_CASE(an_empty_header_key_cannot_be_read_by_rabbitmq_c) {
+// connection, since the failed read leaves that connection in an unknown state. rabbitmq-c's
+// behaviour (the refusal itself is unit-tested in message_fields_test).
+BOOST_AUTO_TEST_CASE(rabbitmq_c_cannot_read_a_message_with_an_empty_header_key) {
   BOOST_TEST(!build_message({{"headers", R"({"": 1})"}}).ok());
   amqp_table_entry_t header{};
   header.key = amqp_empty_bytes;
