@@ -155,8 +155,16 @@ HttpServer::HttpServer(event_base* base, const common::ListenConfig& listen, con
                     common::Callback::bind<&HttpServer::run_gone_notices>(this)),
       accept_error_log_(std::chrono::seconds(10)) {}
 
-// evhtp_free (1.2.18) leaves the listener to whoever bound it.
+// evhtp_free (1.2.18) leaves the listener, and the connections still open, to whoever made
+// them: those of a drain cut short by shutdown_timeout are freed here, with their requests
+// (each one's fini hook takes it out of conns_).
 HttpServer::~HttpServer() {
+  std::vector<evhtp_connection_t*> open;
+  for (const auto& [conn, c] : conns_)
+    open.push_back(conn);
+  for (evhtp_connection_t* conn : open) {
+    if (conns_.count(conn) != 0) evhtp_connection_free(conn);
+  }
   if (htp_ && htp_->server != nullptr) evhtp_unbind_socket(htp_.get());
 }
 
