@@ -15,7 +15,9 @@
 //     its next request line within client_timeout;
 //   - answers: a route's precheck refuses a request from its head alone, before the body;
 //     every response head is written by http_response.h; a JSON 400 for bytes that do not
-//     parse; per-request counters in the worker's stats slot; draining for a graceful stop.
+//     parse; per-request counters in the worker's stats slot; draining for a graceful stop;
+//   - held requests (http_holds.cpp): deadlines, client-gone notices, a drain's early answers.
+// Its per-connection state is in http_connection.h.
 #include <evhtp.h>
 
 #include <event2/bufferevent.h>
