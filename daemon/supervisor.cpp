@@ -11,6 +11,7 @@
 
 #include "common/guard.h"
 #include "common/handles/timer.h"
+#include "common/leak_check.h"
 #include "common/log.h"
 #include "daemon/signals.h"
 #include "worker/worker_main.h"
@@ -192,7 +193,7 @@ void Supervisor::become_worker(Child& child, const sigset_t& mask, WorkerOutput&
   launch.stats = &stats_;
   launch.slot = child.slot;
   launch.signal_mask = mask;
-  _exit(worker::worker_main(launch));
+  _exit(common::leak_checked(worker::worker_main(launch)));  // LSan in test-asan
 }
 
 void Supervisor::on_signal_event(evutil_socket_t fd, short, void* arg) {
