@@ -42,8 +42,8 @@ class Timer {
   // scheduled from the last deadline, so it does not drift).
   void start_every(std::chrono::milliseconds interval) noexcept;
   // Runs the callback in this loop turn, once the callbacks already due have run, without a
-  // trip through the timer heap: the cheapest way to defer work (event_active). Cancels a
-  // pending start().
+  // trip through the timer heap: the cheapest way to defer work (event_active). It replaces
+  // a pending start(), and a start() made before it has run is absorbed by it (one call).
   void activate() noexcept;
   void stop() noexcept;
   // Armed or activated, and not yet fired (a repeating timer stays pending until stopped).
