@@ -327,6 +327,14 @@ BOOST_AUTO_TEST_CASE(take_never_returns_a_waiter_whose_client_is_already_gone) {
   BOOST_TEST(b.got.find("{\"taken\":false}") != std::string::npos, b.got);
 }
 
+// The waiter's client resets: the waiter leaves the list and the connection closes.
+void expect_gone_after_reset(Server& s, Client& a) {
+  s.pump_for(50ms);
+  a.reset();
+  bool left = s.pump_until([&] { return s.waiters.empty() && s.open() == 0; }, 2s);
+  BOOST_TEST(left, "waiters " << s.waiters.size() << ", connections open " << s.open());
+}
+
 // libevhtp's pause disables reading (evhtp_connection_pause), and sluice pauses a busy
 // connection whose client pipelined a second request: the client's reset goes unseen, so the
 // waiter stays listed (and the connection open) until its deadline, 10 s here.
@@ -335,10 +343,7 @@ BOOST_AUTO_TEST_CASE(a_waiter_with_a_pipelined_request_behind_it_leaves_the_list
   Client a(s.port);
   a.send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\nGET /wait HTTP/1.1\r\nHost: t\r\n\r\n");
   BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
-  s.pump_for(50ms);
-  a.reset();
-  bool left = s.pump_until([&] { return s.waiters.empty() && s.open() == 0; }, 2s);
-  BOOST_TEST(left, "waiters " << s.waiters.size() << ", connections open " << s.open());
+  expect_gone_after_reset(s, a);
 }
 
 // The same with a chunked body: sluice decodes it with libevhtp paused and reading disabled,
@@ -349,10 +354,7 @@ BOOST_AUTO_TEST_CASE(a_waiter_that_sent_a_chunked_body_leaves_the_list_on_a_rese
   a.send(
       "POST /wait HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
   BOOST_REQUIRE(s.pump_until([&] { return s.waiters.size() == 1; }));
-  s.pump_for(50ms);
-  a.reset();
-  bool left = s.pump_until([&] { return s.waiters.empty() && s.open() == 0; }, 2s);
-  BOOST_TEST(left, "waiters " << s.waiters.size() << ", connections open " << s.open());
+  expect_gone_after_reset(s, a);
 }
 
 // Waiters::release (take) cancels the gone notice with on_gone(nullptr), whose default `eof`

@@ -8,15 +8,14 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
 #include "common/fd.h"
 #include "common/handles/timer.h"
 #include "common/log.h"
+#include "tests/harness/harness.h"
 
 namespace common = sluice::common;
 namespace log = sluice::common::log;
@@ -71,13 +70,6 @@ void run_for(event_base* base, int ms) {
       Callback([](void* b) { event_base_loopbreak(static_cast<event_base*>(b)); }, base));
   stop.start(std::chrono::milliseconds(ms));
   event_base_dispatch(base);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -163,7 +155,7 @@ BOOST_AUTO_TEST_CASE(an_exception_in_the_callback_is_logged_and_the_loop_goes_on
   BOOST_REQUIRE(::write(p.b.get(), "y", 1) == 1);
   run_for(base.get(), 20);
   BOOST_REQUIRE(log::open("", log::Level::info, error));
-  std::string text = slurp(path);
+  std::string text = sluice::test::read_file(path);
   std::remove(path.c_str());
   BOOST_TEST(r.got == "xy");
   BOOST_TEST(

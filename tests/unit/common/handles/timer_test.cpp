@@ -6,15 +6,14 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/log.h"
+#include "tests/harness/harness.h"
 
 namespace common = sluice::common;
 namespace log = sluice::common::log;
@@ -53,13 +52,6 @@ struct Holder {
   int* fires;
   static void fire(Holder* h) { ++*h->fires; }
 };
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 }  // namespace
 
@@ -240,7 +232,7 @@ BOOST_AUTO_TEST_CASE(an_exception_in_the_callback_is_logged_and_the_loop_goes_on
   t2.start(milliseconds(20));
   loop.run();
   BOOST_REQUIRE(log::open("", log::Level::info, error));
-  std::string text = slurp(path);
+  std::string text = sluice::test::read_file(path);
   std::remove(path.c_str());
   BOOST_TEST(thrower.fires >= 2);  // a repeating timer keeps going after a throw
   BOOST_TEST(after.fires == 1);
