@@ -342,7 +342,9 @@ void PublishModule::report(common::JsonWriter& w) const {
   };
   std::map<std::string, Pair> pairs;
   for (const auto& [key, conn] : connections_) {
-    Pair& p = pairs[std::get<0>(key) + ":" + std::get<1>(key)];
+    // Keyed as shown: names that differ only in bytes that are not UTF-8 are one entry, not
+    // the same JSON key twice.
+    Pair& p = pairs[common::utf8_repaired(std::get<0>(key) + ":" + std::get<1>(key))];
     p.sum += conn->counters();
     p.connected = p.connected || conn->connected();
     p.unconfirmed += conn->unconfirmed();
